@@ -1,0 +1,97 @@
+// Rows of the billingd tables as plain structs (see schema/0001_initial.sql for meaning).
+// Instants are UNIX seconds (UTC).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "domain/states.hpp"
+
+namespace billingd::storage {
+
+struct subscription_record {
+    std::int64_t id = 0;
+    std::string customer_uid;
+    std::int64_t amount = 0;
+    std::string currency = "KRW";
+    std::string order_name;
+    std::string interval_unit = "month";
+    std::int64_t interval_count = 1;
+    std::string anchor_date;  // YYYY-MM-DD, local
+    std::string charge_time = "10:00";
+    std::string time_zone = "Asia/Seoul";
+    domain::subscription_status status = domain::subscription_status::active;
+    std::optional<std::int64_t> trial_end_at;
+    bool cancel_at_period_end = false;
+    std::optional<std::int64_t> max_periods;
+    std::optional<std::string> buyer_name;
+    std::optional<std::string> buyer_email;
+    std::optional<std::string> buyer_tel;
+    std::int64_t next_period = 0;
+    std::optional<std::int64_t> next_due_at;
+    std::optional<std::string> needs_attention;
+    std::int64_t created_at = 0;
+    std::int64_t updated_at = 0;
+};
+
+struct charge_record {
+    std::int64_t id = 0;
+    std::int64_t subscription_id = 0;
+    std::int64_t period_index = 0;
+    std::int64_t period_start = 0;
+    std::string merchant_uid;
+    std::string customer_uid;
+    std::int64_t amount = 0;
+    std::string currency = "KRW";
+    std::string order_name;
+    domain::charge_state state = domain::charge_state::scheduled;
+    std::int64_t attempt_count = 0;
+    std::int64_t decline_count = 0;
+    std::int64_t transient_count = 0;
+    std::int64_t lookup_count = 0;
+    std::optional<std::int64_t> first_declined_at;
+    std::optional<std::int64_t> unknown_since;
+    std::optional<std::int64_t> next_action_at;
+    std::optional<std::string> imp_uid;
+    std::optional<std::int64_t> paid_at;
+    std::optional<std::string> fail_reason;
+    std::optional<std::string> park_reason;
+    std::int64_t created_at = 0;
+    std::int64_t updated_at = 0;
+};
+
+struct attempt_record {
+    std::int64_t id = 0;
+    std::int64_t at = 0;
+    std::optional<std::int64_t> charge_id;
+    std::optional<std::int64_t> request_id;
+    std::string kind;   // charge | lookup | customer | token
+    std::string phase;  // request | answer
+    std::optional<std::string> merchant_uid;
+    std::optional<std::int64_t> attempt_number;
+    std::optional<std::int64_t> amount;
+    std::optional<std::string> request_summary;
+    std::optional<std::int64_t> request_written;
+    std::optional<std::int64_t> http_status;
+    std::optional<std::int64_t> portone_code;
+    std::optional<std::string> message;
+    std::optional<std::string> outcome;
+    std::optional<std::string> imp_uid;
+    std::optional<std::int64_t> latency_ms;
+    std::optional<std::string> raw_answer;
+};
+
+struct event_record {
+    std::int64_t id = 0;
+    std::int64_t at = 0;
+    std::optional<std::int64_t> subscription_id;
+    std::optional<std::int64_t> charge_id;
+    std::string kind;
+    std::optional<std::string> from_state;
+    std::optional<std::string> to_state;
+    std::optional<std::string> detail;
+    std::string actor = "billingd";
+};
+
+}  // namespace billingd::storage

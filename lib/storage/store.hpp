@@ -1,0 +1,75 @@
+// billingd's data access: every query the daemon and billingctl run, prepared at open.
+//
+// The store does not decide anything; it reads and writes rows. Callers group writes in a
+// write_transaction (store::begin) so a state change, its journal row and its event commit
+// together. Errors: storage::error (infrastructure), storage::constraint_error (a row the
+// schema rejects). Thread safety: one thread, like its connection.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/records.hpp"
+#include "storage/sqlite.hpp"
+
+namespace billingd::storage {
+
+class store {
+public:
+    explicit store(open_options options);
+    ~store();
+    store(const store&) = delete;
+    store& operator=(const store&) = delete;
+
+    connection& db() { return db_; }
+    write_transaction begin() { return write_transaction{db_}; }
+
+    // --- subscriptions ---
+    std::int64_t insert_subscription(const subscription_record& s);
+    std::optional<subscription_record> find_subscription(std::int64_t id);
+    // Billable rows with next_due_at <= now, earliest first, at most `limit`, ids > after_id
+    // among equal due times are not needed: callers re-query after each batch.
+    std::vector<subscription_record> due_subscriptions(std::int64_t now, int limit);
+    // Billable rows with no schedule yet (new rows, or rows whose next_due_at was cleared).
+    std::vector<subscription_record> unscheduled_subscriptions(std::int64_t after_id, int limit);
+    std::vector<subscription_record> list_subscriptions(std::optional<std::string> status,
+                                                        int limit);
+    void set_schedule(std::int64_t id, std::int64_t next_period,
+                      std::optional<std::int64_t> next_due_at, std::int64_t now);
+    void set_status(std::int64_t id, domain::subscription_status status, std::int64_t now);
+    void set_cancel_at_period_end(std::int64_t id, bool value, std::int64_t now);
+    void set_needs_attention(std::int64_t id, std::optional<std::string> reason, std::int64_t now);
+    // True when a charge of this subscription is neither final nor declined-and-exhausted.
+    bool has_open_charge(std::int64_t subscription_id);
+
+    // --- charges ---
+    // Inserts the period's charge unless one exists; returns the (new or existing) row.
+    charge_record materialise_charge(const charge_record& c);
+    std::optional<charge_record> find_charge(std::int64_t id);
+    std::optional<charge_record> find_charge_by_merchant_uid(const std::string& merchant_uid);
+    // Rows whose next_action_at <= now, earliest first.
+    std::vector<charge_record> due_charges(std::int64_t now, int limit);
+    std::vector<charge_record> charges_in_state(domain::charge_state state, int limit);
+    std::vector<charge_record> charges_of_subscription(std::int64_t subscription_id);
+    // Writes every mutable column of `c` (state, counters, times, results).
+    void update_charge(const charge_record& c);
+
+    // Earliest next_due_at / next_action_at of anything billable, for the event loop's sleep.
+    std::optional<std::int64_t> earliest_wakeup();
+
+    // --- journal ---
+    std::int64_t append_attempt(const attempt_record& a);
+    std::int64_t append_event(const event_record& e);
+    std::vector<attempt_record> attempts_of_charge(std::int64_t charge_id);
+    std::vector<event_record> events_of_subscription(std::int64_t subscription_id);
+
+private:
+    struct statements;
+    connection db_;
+    std::unique_ptr<statements> st_;
+};
+
+}  // namespace billingd::storage
