@@ -16,7 +16,7 @@
 namespace billingd::gateway {
 
 class client {
-public:
+  public:
     virtual ~client() = default;
 
     // POST /subscribe/payments/again

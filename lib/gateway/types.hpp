@@ -62,10 +62,11 @@ struct charge_request {
 
 // The journal record of one HTTP exchange (one row of `attempts`). Never holds secrets.
 struct exchange {
-    std::string kind;             // "charge" | "lookup" | "customer" | "token"
-    std::string request_summary;  // e.g. "POST /subscribe/payments/again merchant_uid=... amount=..."
-    bool request_written = false;  // false: failed before the request left (connect/TLS/...)
-    int http_status = 0;           // 0 when no HTTP answer was read
+    std::string kind;  // "charge" | "lookup" | "customer" | "token"
+    std::string
+        request_summary;  // e.g. "POST /subscribe/payments/again merchant_uid=... amount=..."
+    bool request_written = false;      // false: failed before the request left (connect/TLS/...)
+    int http_status = 0;               // 0 when no HTTP answer was read
     std::optional<std::int64_t> code;  // PortOne envelope code, when a JSON envelope was read
     std::string message;               // envelope message or transport error text
     outcome result = outcome::unknown;

@@ -1,0 +1,529 @@
+#include "gateway/wire.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace billingd::gateway {
+
+std::string_view to_string(outcome o) {
+    switch (o) {
+        case outcome::paid:
+            return "paid";
+        case outcome::declined:
+            return "declined";
+        case outcome::unknown:
+            return "unknown";
+        case outcome::transient:
+            return "transient";
+        case outcome::invalid_billing_key:
+            return "invalid_billing_key";
+        case outcome::config_error:
+            return "config_error";
+        case outcome::not_found:
+            return "not_found";
+        case outcome::found:
+            return "found";
+    }
+    return "unknown";
+}
+
+}  // namespace billingd::gateway
+
+namespace billingd::gateway::wire {
+namespace {
+
+using json = nlohmann::json;
+
+// PortOne passes PG messages through; these two are the only texts billingd looks for, and
+// each is combined with the code and the shape of the answer (see classify_charge).
+constexpr std::string_view unregistered_customer_text = "등록되지 않은 구매자";
+constexpr std::string_view module_not_configured_text =
+    "비인증결제모듈 사용정보를 찾을 수 없습니다";
+
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<json> parse_json(std::string_view text) {
+    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+}
+
+std::string string_field(const json& object, const char* key) {
+    auto it = object.find(key);
+    if (it == object.end() || !it->is_string()) return {};
+    return it->get<std::string>();
+}
+
+// Integers, or floats with an integral value; nullopt for anything else that is present.
+// Absent or null fields read as 0.
+std::optional<std::int64_t> integer_field(const json& object, const char* key) {
+    auto it = object.find(key);
+    if (it == object.end() || it->is_null()) return 0;
+    if (it->is_number_integer()) return it->get<std::int64_t>();
+    if (it->is_number_float()) {
+        const double value = it->get<double>();
+        if (value >= -9.0e15 && value <= 9.0e15 &&
+            value == static_cast<double>(static_cast<std::int64_t>(value)))
+            return static_cast<std::int64_t>(value);
+    }
+    return std::nullopt;
+}
+
+std::optional<payment> payment_from(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    payment p;
+    p.imp_uid = string_field(j, "imp_uid");
+    p.merchant_uid = string_field(j, "merchant_uid");
+    p.customer_uid = string_field(j, "customer_uid");
+    p.status = string_field(j, "status");
+    p.currency = string_field(j, "currency");
+    p.fail_reason = string_field(j, "fail_reason");
+    p.pg_provider = string_field(j, "pg_provider");
+    p.pg_tid = string_field(j, "pg_tid");
+    p.pay_method = string_field(j, "pay_method");
+    p.receipt_url = string_field(j, "receipt_url");
+    p.name = string_field(j, "name");
+    struct numeric {
+        const char* key;
+        std::int64_t* target;
+    };
+    const numeric numbers[] = {
+        {"amount", &p.amount},         {"cancel_amount", &p.cancel_amount},
+        {"started_at", &p.started_at}, {"paid_at", &p.paid_at},
+        {"failed_at", &p.failed_at},   {"cancelled_at", &p.cancelled_at},
+    };
+    for (const auto& n : numbers) {
+        auto value = integer_field(j, n.key);
+        if (!value) return std::nullopt;  // a non-integral amount is not an answer we understand
+        *n.target = *value;
+    }
+    return p;
+}
+
+std::optional<envelope> envelope_from(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    auto code = j.find("code");
+    if (code == j.end() || !code->is_number_integer()) return std::nullopt;
+    envelope e;
+    e.code = code->get<std::int64_t>();
+    e.message = string_field(j, "message");
+    auto response = j.find("response");
+    e.response_null = response == j.end() || response->is_null();
+    e.response_object = response != j.end() && response->is_object();
+    return e;
+}
+
+bool contains(std::string_view text, std::string_view needle) {
+    return text.find(needle) != std::string_view::npos;
+}
+
+// Fills the fields every classification shares; result and message are decided by the caller.
+exchange base_exchange(std::string kind, std::string summary, const http_answer& answer) {
+    exchange x;
+    x.kind = std::move(kind);
+    x.request_summary = std::move(summary);
+    x.request_written = answer.request_written;
+    x.http_status = answer.http_status;
+    x.latency = answer.latency;
+    x.raw = bounded_raw(answer.body);
+    return x;
+}
+
+std::string transport_message(const http_answer& answer) {
+    const std::string error = answer.transport_error.empty() ? "no answer" : answer.transport_error;
+    if (!answer.request_written) return "not sent: " + error;
+    return "no complete answer after the request was sent: " + error;
+}
+
+std::string http_message(int status, const std::optional<envelope>& env) {
+    std::string text = "HTTP " + std::to_string(status);
+    if (env && !env->message.empty()) text += ": " + env->message;
+    return text;
+}
+
+// Outcome of a charge answer that is not a clean HTTP 200 envelope.
+outcome charge_status_class(int status) {
+    if (status == 429) return outcome::transient;  // rate limited: not processed
+    if (status == 400) return outcome::config_error;
+    if (status == 401) return outcome::config_error;  // after the token layer's one retry
+    return outcome::unknown;                          // 5xx, 3xx, 403, 404, ...: reconcile
+}
+
+}  // namespace
+
+std::string charge_body(const charge_request& request) {
+    json body = json::object();
+    body["customer_uid"] = request.customer_uid;
+    body["merchant_uid"] = request.merchant_uid;
+    body["amount"] = request.amount;
+    body["name"] = request.name;
+    const std::pair<const char*, const std::string*> optional_fields[] = {
+        {"currency", &request.currency},       {"buyer_name", &request.buyer_name},
+        {"buyer_email", &request.buyer_email}, {"buyer_tel", &request.buyer_tel},
+        {"custom_data", &request.custom_data},
+    };
+    for (const auto& [key, value] : optional_fields)
+        if (!value->empty()) body[key] = *value;
+    return dump(body);
+}
+
+std::string token_body(std::string_view imp_key, std::string_view imp_secret) {
+    json body = json::object();
+    body["imp_key"] = imp_key;
+    body["imp_secret"] = imp_secret;
+    return dump(body);
+}
+
+std::string charge_summary(const charge_request& request) {
+    return "POST /subscribe/payments/again merchant_uid=" + request.merchant_uid +
+           " customer_uid=" + request.customer_uid + " amount=" + std::to_string(request.amount) +
+           " currency=" + request.currency;
+}
+
+std::string encode_path_segment(std::string_view segment) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(segment.size());
+    for (unsigned char c : segment) {
+        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+                                c == '~';
+        if (unreserved) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 0x0F];
+        }
+    }
+    return out;
+}
+
+std::optional<envelope> parse_envelope(std::string_view body) {
+    auto j = parse_json(body);
+    if (!j) return std::nullopt;
+    return envelope_from(*j);
+}
+
+std::optional<token_answer> parse_token(std::string_view body) {
+    auto j = parse_json(body);
+    if (!j) return std::nullopt;
+    auto env = envelope_from(*j);
+    if (!env || env->code != 0 || !env->response_object) return std::nullopt;
+    const json& response = (*j)["response"];
+    token_answer t;
+    t.access_token = string_field(response, "access_token");
+    auto now = integer_field(response, "now");
+    auto expired_at = integer_field(response, "expired_at");
+    if (t.access_token.empty() || !now || !expired_at || *expired_at <= *now || *now <= 0)
+        return std::nullopt;
+    t.now = *now;
+    t.expired_at = *expired_at;
+    return t;
+}
+
+std::optional<payment> parse_payment(std::string_view json_object) {
+    auto j = parse_json(json_object);
+    if (!j) return std::nullopt;
+    return payment_from(*j);
+}
+
+std::string bounded_raw(std::string_view body) {
+    if (body.size() <= max_journaled_body) return std::string(body);
+    std::size_t cut = max_journaled_body;
+    // Back off to the start of a UTF-8 sequence so the journal stays valid text.
+    while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) --cut;
+    return std::string(body.substr(0, cut));
+}
+
+charge_result classify_charge(const charge_request& request, const http_answer& answer) {
+    charge_result r;
+    r.journal = base_exchange("charge", charge_summary(request), answer);
+    exchange& x = r.journal;
+
+    if (!answer.transport_error.empty() || answer.http_status == 0) {
+        // Nothing written: provably not processed. Written without a complete answer: the PG
+        // may be charging the card right now.
+        x.result = answer.request_written ? outcome::unknown : outcome::transient;
+        x.message = transport_message(answer);
+        return r;
+    }
+
+    auto j = parse_json(answer.body);
+    std::optional<envelope> env;
+    if (j) env = envelope_from(*j);
+    if (env) {
+        x.code = env->code;
+        x.message = env->message;
+    }
+
+    if (answer.http_status != 200) {
+        x.result = charge_status_class(answer.http_status);
+        x.message = http_message(answer.http_status, env);
+        return r;
+    }
+    if (!env) {
+        x.result = outcome::unknown;
+        x.message = j ? "HTTP 200 without a PortOne envelope" : "HTTP 200 with a non-JSON body";
+        return r;
+    }
+
+    if (env->code != 0) {
+        const bool no_payment = env->response_null;
+        if ((env->code == 1 || env->code == -1) && no_payment &&
+            contains(env->message, unregistered_customer_text)) {
+            x.result = outcome::invalid_billing_key;
+            r.needs_customer_check = true;
+        } else if (no_payment && contains(env->message, module_not_configured_text)) {
+            x.result = outcome::config_error;
+        } else {
+            // PG communication failure, merchant_uid already used, ...: the money may have
+            // moved (or moved earlier under this merchant_uid). Reconcile.
+            x.result = outcome::unknown;
+        }
+        return r;
+    }
+
+    std::optional<payment> p;
+    if (env->response_object) p = payment_from((*j)["response"]);
+    if (!p) {
+        x.result = outcome::unknown;
+        x.message = "code 0 without a readable payment";
+        return r;
+    }
+    x.imp_uid = p->imp_uid;
+    if (p->status == "paid") {
+        x.result = outcome::paid;
+    } else if (p->status == "failed") {
+        x.result = outcome::declined;
+        if (!p->fail_reason.empty()) x.message = p->fail_reason;
+    } else {
+        x.result = outcome::unknown;  // ready, cancelled, or a status we do not know
+        if (x.message.empty()) x.message = "payment status \"" + p->status + "\"";
+    }
+    r.answer = std::move(p);
+    return r;
+}
+
+std::optional<std::string> paid_anomaly(const charge_request& request, const payment& paid) {
+    if (paid.amount != request.amount)
+        return "amount " + std::to_string(paid.amount) + " != asked " +
+               std::to_string(request.amount);
+    if (paid.customer_uid != request.customer_uid)
+        return "customer_uid \"" + paid.customer_uid + "\" != asked \"" + request.customer_uid +
+               "\"";
+    if (paid.merchant_uid != request.merchant_uid)
+        return "merchant_uid \"" + paid.merchant_uid + "\" != asked \"" + request.merchant_uid +
+               "\"";
+    if (!paid.currency.empty() && !request.currency.empty() && paid.currency != request.currency)
+        return "currency " + paid.currency + " != asked " + request.currency;
+    return std::nullopt;
+}
+
+find_all_page classify_find_all_page(std::string summary, const http_answer& answer) {
+    find_all_page r;
+    r.journal = base_exchange("lookup", std::move(summary), answer);
+    exchange& x = r.journal;
+    x.result = outcome::unknown;
+
+    if (!answer.transport_error.empty() || answer.http_status == 0) {
+        x.message = transport_message(answer);
+        return r;
+    }
+    auto j = parse_json(answer.body);
+    std::optional<envelope> env;
+    if (j) env = envelope_from(*j);
+    if (env) {
+        x.code = env->code;
+        x.message = env->message;
+    }
+
+    if (answer.http_status == 404) {
+        // Only PortOne's own 404 envelope means "no record"; a bare 404 (wrong base_url, a
+        // proxy) must not let the scheduler resend.
+        if (env) {
+            x.result = outcome::not_found;
+        } else {
+            x.message = "HTTP 404 without a PortOne envelope";
+        }
+        return r;
+    }
+    if (answer.http_status == 401) {
+        x.result = outcome::config_error;
+        x.message = http_message(401, env);
+        return r;
+    }
+    if (answer.http_status != 200 || !env || env->code != 0 || !env->response_object) {
+        if (answer.http_status != 200) {
+            x.message = http_message(answer.http_status, env);
+        } else if (!env) {
+            x.message = "HTTP 200 without a PortOne envelope";
+        } else if (x.message.empty()) {
+            x.message = "code " + std::to_string(env->code) + " without a payment list";
+        }
+        return r;
+    }
+
+    const json& response = (*j)["response"];
+    auto list = response.find("list");
+    auto total = integer_field(response, "total");
+    auto previous = integer_field(response, "previous");
+    auto next = integer_field(response, "next");
+    if (list == response.end() || !list->is_array() || !total || !previous || !next) {
+        x.message = "malformed payment list";
+        return r;
+    }
+    payment_list page;
+    page.total = *total;
+    page.previous = *previous;
+    page.next = *next;
+    for (const auto& item : *list) {
+        auto p = payment_from(item);
+        if (!p) {
+            x.message = "malformed payment in list";
+            return r;
+        }
+        page.list.push_back(std::move(*p));
+    }
+    x.result = outcome::found;
+    r.page = std::move(page);
+    return r;
+}
+
+lookup_result reduce_lookup(exchange journal, std::vector<payment> payments) {
+    lookup_result r;
+    r.journal = std::move(journal);
+    r.payments = std::move(payments);
+
+    const payment* paid = nullptr;
+    const payment* latest_failure = nullptr;
+    bool pending = false;
+    for (const auto& p : r.payments) {
+        if (p.status == "paid") {
+            if (!paid) paid = &p;
+        } else if (p.status == "failed" || p.status == "cancelled") {
+            auto when = [](const payment& q) {
+                return std::pair{std::max(q.failed_at, q.cancelled_at), q.started_at};
+            };
+            if (!latest_failure || when(p) > when(*latest_failure)) latest_failure = &p;
+        } else {
+            pending = true;  // ready, or a status we do not know: the money may still move
+        }
+    }
+
+    if (paid) {
+        r.verdict = outcome::paid;
+        r.settled = *paid;
+    } else if (pending) {
+        r.verdict = outcome::unknown;
+    } else if (latest_failure) {
+        r.verdict = outcome::declined;
+        r.settled = *latest_failure;
+    } else {
+        r.verdict = outcome::not_found;
+    }
+    r.journal.result = r.verdict;
+    if (r.settled) {
+        r.journal.imp_uid = r.settled->imp_uid;
+        if (r.verdict == outcome::declined && !r.settled->fail_reason.empty())
+            r.journal.message = r.settled->fail_reason;
+    }
+    return r;
+}
+
+customer_result classify_customer(std::string summary, const http_answer& answer) {
+    customer_result r;
+    r.journal = base_exchange("customer", std::move(summary), answer);
+    exchange& x = r.journal;
+    x.result = outcome::unknown;
+
+    if (!answer.transport_error.empty() || answer.http_status == 0) {
+        x.message = transport_message(answer);
+        return r;
+    }
+    auto j = parse_json(answer.body);
+    std::optional<envelope> env;
+    if (j) env = envelope_from(*j);
+    if (env) {
+        x.code = env->code;
+        x.message = env->message;
+    }
+
+    if (answer.http_status == 404) {
+        if (env) {
+            x.result = outcome::not_found;
+        } else {
+            x.message = "HTTP 404 without a PortOne envelope";
+        }
+        return r;
+    }
+    if (answer.http_status == 401) {
+        x.result = outcome::config_error;
+        x.message = http_message(401, env);
+        return r;
+    }
+    if (answer.http_status != 200 || !env) {
+        if (answer.http_status != 200) {
+            x.message = http_message(answer.http_status, env);
+        } else {
+            x.message = "HTTP 200 without a PortOne envelope";
+        }
+        return r;
+    }
+    if (env->code != 0) {
+        x.result = outcome::not_found;  // older accounts answer an unknown key this way
+        return r;
+    }
+    if (!env->response_object) {
+        if (x.message.empty()) x.message = "code 0 without customer data";
+        return r;
+    }
+    const json& response = (*j)["response"];
+    r.exists = true;
+    r.card_name = string_field(response, "card_name");
+    r.card_number = string_field(response, "card_number");
+    r.pg_provider = string_field(response, "pg_provider");
+    x.result = outcome::found;
+    return r;
+}
+
+token_result classify_token(const http_answer& answer) {
+    token_result r;
+    r.journal = base_exchange("token", "POST /users/getToken", answer);
+    exchange& x = r.journal;
+    x.result = outcome::transient;
+
+    if (!answer.transport_error.empty() || answer.http_status == 0) {
+        x.message = transport_message(answer);
+        return r;
+    }
+    auto env = parse_envelope(answer.body);
+    if (env) {
+        x.code = env->code;
+        x.message = env->message;
+    }
+    const int status = answer.http_status;
+    if (status == 400 || status == 401 || status == 403) {
+        x.result = outcome::config_error;
+        x.message = http_message(status, env) + " (check imp_key/imp_secret)";
+        return r;
+    }
+    if (status != 200) {
+        x.message = http_message(status, env);
+        return r;
+    }
+    r.token = parse_token(answer.body);
+    if (!r.token) {
+        if (x.message.empty()) x.message = "getToken answer without a usable token";
+        return r;
+    }
+    x.raw.clear();  // it holds the access token
+    x.message.clear();
+    x.result = outcome::found;
+    return r;
+}
+
+}  // namespace billingd::gateway::wire

@@ -1,0 +1,120 @@
+// PortOne V1 wire format as pure functions: request bodies, answer parsing and the
+// classification of every answer into an `outcome` (DESIGN.md "Classifying PortOne answers",
+// PORTONE_V1.md outcome table).
+//
+// The transport (http_client.cpp) reports what it observed as an `http_answer`; the functions
+// here decide what that means for the money. Nothing here does I/O, reads a clock or throws
+// for any input PortOne or the network can produce: malformed answers classify as `unknown`
+// (or `transient` for getToken, which moves no money). JSON stays inside wire.cpp.
+//
+// Thread safety: all functions are pure.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/types.hpp"
+
+namespace billingd::gateway::wire {
+
+// What the transport observed for one HTTP request.
+struct http_answer {
+    // false only when the request provably never reached the server (see http_client.hpp
+    // for the exact rule); everything after that point is `true`.
+    bool request_written = false;
+    int http_status = 0;          // 0 when no complete answer was read
+    std::string body;             // the complete body (empty when none was read)
+    std::string transport_error;  // empty when a complete answer was read
+    std::chrono::milliseconds latency{0};
+};
+
+// --- requests ---------------------------------------------------------------------------
+
+// JSON body of POST /subscribe/payments/again; optional fields only when non-empty.
+std::string charge_body(const charge_request& request);
+// JSON body of POST /users/getToken. The result holds the secret: never journal it.
+std::string token_body(std::string_view imp_key, std::string_view imp_secret);
+// "POST /subscribe/payments/again merchant_uid=... customer_uid=... amount=... currency=..."
+std::string charge_summary(const charge_request& request);
+// Percent-encodes one path segment (everything but unreserved characters, RFC 3986).
+std::string encode_path_segment(std::string_view segment);
+
+// --- answers ----------------------------------------------------------------------------
+
+struct token_answer {
+    std::string access_token;
+    std::int64_t now = 0;         // PortOne's clock, UNIX seconds
+    std::int64_t expired_at = 0;  // PortOne's clock, UNIX seconds
+    std::chrono::seconds lifetime() const { return std::chrono::seconds{expired_at - now}; }
+};
+
+// The V1 envelope {"code":int,"message":string|null,"response":object|null}.
+struct envelope {
+    std::int64_t code = 0;
+    std::string message;        // "" when null
+    bool response_null = true;  // response absent or null
+    bool response_object = false;
+};
+
+// nullopt unless `body` is a JSON object with an integer `code`.
+std::optional<envelope> parse_envelope(std::string_view body);
+// nullopt unless the envelope has code 0 and a non-empty access_token with expired_at > now.
+std::optional<token_answer> parse_token(std::string_view body);
+// `json_object` is one payment object as JSON text; nullopt if it is not an object.
+std::optional<payment> parse_payment(std::string_view json_object);
+
+struct payment_list {
+    std::int64_t total = 0;
+    std::int64_t previous = 0;
+    std::int64_t next = 0;  // next page number, 0 when this is the last page
+    std::vector<payment> list;
+};
+
+// --- classification ---------------------------------------------------------------------
+
+// Copies `body` into exchange::raw, cut to max_journaled_body bytes on a UTF-8 boundary.
+std::string bounded_raw(std::string_view body);
+
+// POST /subscribe/payments/again. `answer` is the final answer after the token layer's single
+// retry, so a 401 here is a configuration error.
+charge_result classify_charge(const charge_request& request, const http_answer& answer);
+
+// A paid answer that does not match what was asked (amount, customer_uid, merchant_uid,
+// currency) is an anomaly to park. Returns a description of the first mismatch, or nullopt.
+std::optional<std::string> paid_anomaly(const charge_request& request, const payment& paid);
+
+// One page of GET /payments/findAll/{merchant_uid}. `journal.result` is `found` (with
+// `page`), `not_found` (404 with a PortOne envelope, or an empty list), `config_error` (401
+// after the token layer's retry) or `unknown` (everything else).
+struct find_all_page {
+    exchange journal;
+    std::optional<payment_list> page;
+};
+find_all_page classify_find_all_page(std::string summary, const http_answer& answer);
+
+// The reconciliation recipe over every payment of one merchant_uid:
+// any paid -> paid (that record settles it); else any ready (or unrecognised status) ->
+// unknown; else only failed/cancelled -> declined (the latest by failed_at/cancelled_at
+// settles it); no payments -> not_found.
+lookup_result reduce_lookup(exchange journal, std::vector<payment> payments);
+
+// GET /subscribe/customers/{customer_uid}: 200+code 0 -> exists (outcome found);
+// 404, or 200 with code != 0 (older accounts) -> not_found; 401 -> config_error;
+// anything else -> unknown (exists == false does NOT mean "not found" then).
+customer_result classify_customer(std::string summary, const http_answer& answer);
+
+// POST /users/getToken. `token` is set on success (`journal.result == found`); otherwise
+// `journal.result` is config_error (HTTP 400/401/403: wrong credentials) or transient
+// (anything else: getToken moves no money, so no answer is simply "try later").
+// The journal never contains the body of a successful answer (it holds the token).
+struct token_result {
+    exchange journal;
+    std::optional<token_answer> token;
+};
+token_result classify_token(const http_answer& answer);
+
+}  // namespace billingd::gateway::wire
