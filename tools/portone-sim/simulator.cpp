@@ -1,0 +1,224 @@
+#include "simulator.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "wire.hpp"
+
+namespace portone_sim {
+namespace {
+
+struct route {
+    endpoint ep;
+    std::string name;
+};
+
+// Maps method + path to a PortOne endpoint; nullopt for anything else.
+std::optional<route> match(const std::string& method, const std::vector<std::string>& seg) {
+    const auto n = seg.size();
+    if (method == "POST" && n == 2 && seg[0] == "users" && seg[1] == "getToken")
+        return route{endpoint::token, "token"};
+    if (method == "POST" && n == 3 && seg[0] == "subscribe" && seg[1] == "payments" &&
+        seg[2] == "again")
+        return route{endpoint::charge, "charge"};
+    if ((method == "GET" || method == "DELETE") && n == 3 && seg[0] == "subscribe" &&
+        seg[1] == "customers")
+        return route{endpoint::customer, "customer"};
+    if (method == "GET" && n >= 2 && seg[0] == "payments") {
+        if ((n == 3 || n == 4) && seg[1] == "find") return route{endpoint::find, "find"};
+        if ((n == 3 || n == 4) && seg[1] == "findAll") return route{endpoint::find_all, "findAll"};
+        if (n == 2) return route{endpoint::payment, "payment"};
+    }
+    return std::nullopt;
+}
+
+std::string padded(const std::string& body, std::size_t size) {
+    // Keep it valid JSON: add a huge member to the envelope object.
+    if (body.empty() || body.back() != '}') return std::string(size, ' ') + body;
+    std::string out = body.substr(0, body.size() - 1);
+    out += ",\"padding\":\"";
+    out.append(size > out.size() ? size - out.size() : 0, 'x');
+    out += "\"}";
+    return out;
+}
+
+}  // namespace
+
+http_response json_response(int status, std::string body) {
+    http_response r;
+    r.status = status;
+    r.body = std::move(body);
+    return r;
+}
+
+http_response html_response(int status) {
+    const char* reason = status == 500   ? "Internal Server Error"
+                         : status == 502 ? "Bad Gateway"
+                         : status == 503 ? "Service Temporarily Unavailable"
+                                         : "OK";
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d "
+                  "%s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+                  status, reason, status, reason);
+    http_response r;
+    r.status = status;
+    r.content_type = "text/html";
+    r.body = buf;
+    return r;
+}
+
+std::string masked_card_number(const std::string& customer_uid) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "536181******%04u",
+                  static_cast<unsigned>(stable_hash(customer_uid.c_str()) % 10000));
+    return buf;
+}
+
+simulator::simulator(sim_config config)
+    : config_(std::move(config)),
+      faults_(config_.seed),
+      tokens_(config_.tokens, config_.seed),
+      ledger_(config_.seed) {}
+
+plan simulator::handle(const http_request& request, std::int64_t now_ms) {
+    plan p;
+    const auto parts = split_target(request.target);
+    if (!parts.segments.empty() && parts.segments[0] == "__sim") {
+        ++requests_["sim"];
+        control(request, parts.segments, p);
+        return p;
+    }
+    const auto r = match(request.method, parts.segments);
+    if (!r) {
+        ++requests_["other"];
+        p.response = json_response(404, envelope(-1, "Not Found", nullptr));
+        return p;
+    }
+    ++requests_[r->name];
+
+    if (r->ep != endpoint::token &&
+        !tokens_.authorize(presented_token(request.authorization, request.imp_token_header),
+                           now_ms)) {
+        p.response = json_response(401, envelope(-1, "Unauthorized", nullptr));
+        return p;
+    }
+
+    const auto decision = faults_.draw(r->ep);
+    p.delay = decision.delay;
+    p.variant = decision.variant;
+    if (decision.kind && is_before(*decision.kind)) {
+        switch (*decision.kind) {
+            case fault_kind::http429:
+                p.response = json_response(429, envelope(-1, "Too Many Requests", nullptr));
+                p.response.headers.emplace_back("Retry-After", "1");
+                break;
+            case fault_kind::pg_failure:
+                p.response = json_response(200, envelope(-1, msg_pg_failure, nullptr));
+                break;
+            case fault_kind::http500_before:
+                p.response = html_response(500);
+                break;
+            case fault_kind::http502_before:
+                p.response = html_response(502);
+                break;
+            default:
+                p.response = html_response(503);
+                break;
+        }
+        return p;
+    }
+    if (decision.kind && *decision.kind != fault_kind::token_expire_early) p.after = decision.kind;
+
+    const bool single_use = decision.kind == fault_kind::token_expire_early;
+    switch (r->ep) {
+        case endpoint::token:
+            get_token(request, single_use, now_ms, p);
+            break;
+        case endpoint::charge:
+            charge(request, now_ms, p);
+            break;
+        case endpoint::find:
+            find(parts.segments, parts.query, false, p);
+            break;
+        case endpoint::find_all:
+            find(parts.segments, parts.query, true, p);
+            break;
+        case endpoint::payment:
+            get_payment(parts.segments[1], p);
+            break;
+        case endpoint::customer:
+            customer(request.method, parts.segments[2], now_ms, p);
+            break;
+    }
+    return p;
+}
+
+completion simulator::complete(plan p, std::int64_t now_ms) {
+    if (p.charge) settle(*p.charge, now_ms, p);
+    completion c;
+    c.response = std::move(p.response);
+    if (p.after) {
+        switch (*p.after) {
+            case fault_kind::http500_after:
+                c.response = html_response(500);
+                break;
+            case fault_kind::http503_after:
+                c.response = html_response(503);
+                break;
+            case fault_kind::hang_after:
+                c.action = transport_action::hang;
+                break;
+            case fault_kind::reset_after:
+                c.action = transport_action::reset;
+                break;
+            case fault_kind::non_json:
+                c.response = html_response((p.variant & 1) != 0 ? 502 : 200);
+                if (c.response.status == 200)
+                    c.response.body =
+                        "<html><body><h1>I'mport</h1><p>점검 중입니다.</p></body></html>";
+                break;
+            case fault_kind::oversize:
+                c.response.body = padded(c.response.body, config_.oversize_bytes);
+                break;
+            default:
+                break;
+        }
+    }
+    switch (c.action) {
+        case transport_action::respond:
+            ++responses_[std::to_string(c.response.status)];
+            break;
+        case transport_action::reset:
+            ++responses_["reset"];
+            break;
+        case transport_action::hang:
+            ++responses_["hang"];
+            break;
+    }
+    return c;
+}
+
+completion simulator::serve(const http_request& request, std::int64_t now_ms) {
+    return complete(handle(request, now_ms), now_ms);
+}
+
+nlohmann::json simulator::stats_json() const {
+    nlohmann::json requests = nlohmann::json::object();
+    for (const auto& [name, n] : requests_) requests[name] = n;
+    nlohmann::json responses = nlohmann::json::object();
+    for (const auto& [status, n] : responses_) responses[status] = n;
+    nlohmann::json faults = nlohmann::json::array();
+    for (const auto& f : faults_.faults()) {
+        faults.push_back({{"spec", f.text},
+                          {"fired", f.fired},
+                          {"remaining", f.count ? nlohmann::json(*f.count) : nullptr}});
+    }
+    return {{"requests", requests},
+            {"responses", responses},
+            {"faults", faults},
+            {"seed", faults_.seed()},
+            {"payments", ledger_.all().size()}};
+}
+
+}  // namespace portone_sim

@@ -1,0 +1,134 @@
+// The PortOne V1 simulator's behaviour, as pure functions from request to planned answer.
+//
+// The transport (server.cpp) calls `handle` when a request has been read, waits `plan.delay`
+// on an async timer, then calls `complete` and carries out the returned action (answer,
+// reset the connection, or hang). A charge is recorded as "ready" in `handle` and settled to
+// paid/failed in `complete`, so a lookup during the simulated PG latency sees "ready", and a
+// client that gives up during the latency still gets charged (as with the real PG).
+//
+// Thread safety: none; one io_context thread owns the simulator. Times are UNIX milliseconds
+// passed by the caller, so tests control the clock. Nothing here throws for anything a
+// client can send; configuration errors (bad fault/behaviour specs) throw
+// std::invalid_argument from the setters.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "customers.hpp"
+#include "faults.hpp"
+#include "ledger.hpp"
+#include "tokens.hpp"
+
+namespace portone_sim {
+
+struct sim_config {
+    std::string imp_key = "sim_key";
+    std::string imp_secret = "sim_secret";
+    token_config tokens;
+    int unknown_customer_code = 1;  // PortOne answered both 1 and -1
+    std::uint64_t seed = 0;
+    std::size_t oversize_bytes = std::size_t{8} << 20;
+};
+
+struct http_request {
+    std::string method;  // "GET", "POST", "DELETE", ...
+    std::string target;  // origin-form: path and query
+    std::string body;
+    std::string content_type;
+    std::string authorization;     // Authorization header
+    std::string imp_token_header;  // X-ImpTokenHeader header
+};
+
+struct http_response {
+    int status = 200;
+    std::string content_type = "application/json; charset=utf-8";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+enum class transport_action {
+    respond,  // write `response`
+    reset,    // close the TCP connection abruptly (RST), no answer
+    hang,     // never answer; hold the connection until the client leaves or a timeout
+};
+
+struct pending_charge {
+    std::size_t record = 0;
+    behaviour rule;
+    std::int64_t attempt = 0;  // 1-based charge request number for this customer
+};
+
+struct plan {
+    std::chrono::milliseconds delay{0};  // simulated latency before complete()
+    http_response response;              // answer, unless `charge` is settled in complete()
+    std::optional<pending_charge> charge;
+    std::optional<fault_kind> after;  // an *_after fault applied in complete()
+    std::uint64_t variant = 0;
+};
+
+struct completion {
+    transport_action action = transport_action::respond;
+    http_response response;
+};
+
+class simulator {
+  public:
+    explicit simulator(sim_config config);
+
+    plan handle(const http_request& request, std::int64_t now_ms);
+    completion complete(plan p, std::int64_t now_ms);
+
+    // handle + complete without waiting (tests).
+    completion serve(const http_request& request, std::int64_t now_ms);
+
+    customer_book& customers() { return customers_; }
+    fault_plan& faults() { return faults_; }
+    token_store& tokens() { return tokens_; }
+    const ledger& payments() const { return ledger_; }
+    const sim_config& config() const { return config_; }
+
+    nlohmann::json stats_json() const;
+
+  private:
+    // portone_api.cpp
+    void get_token(const http_request& request, bool single_use, std::int64_t now_ms, plan& p);
+    void charge(const http_request& request, std::int64_t now_ms, plan& p);
+    void find(const std::vector<std::string>& segments,
+              const std::map<std::string, std::string>& query, bool all, plan& p);
+    void get_payment(const std::string& imp_uid, plan& p);
+    void customer(const std::string& method, const std::string& customer_uid, std::int64_t now_ms,
+                  plan& p);
+    void settle(const pending_charge& pending, std::int64_t now_ms, plan& p);
+
+    // control.cpp
+    void control(const http_request& request, const std::vector<std::string>& segments, plan& p);
+
+    sim_config config_;
+    customer_book customers_;
+    fault_plan faults_;
+    token_store tokens_;
+    ledger ledger_;
+    std::map<std::string, std::uint64_t> requests_;
+    std::map<std::string, std::uint64_t> responses_;  // "200", ..., "reset", "hang"
+};
+
+// Canned answers shared by the handlers.
+http_response json_response(int status, std::string body);
+http_response html_response(int status);
+std::string masked_card_number(const std::string& customer_uid);
+
+inline constexpr std::string_view msg_not_found = "존재하지 않는 결제정보입니다.";
+inline constexpr std::string_view msg_unregistered = "등록되지 않은 구매자입니다.";
+inline constexpr std::string_view msg_duplicate =
+    "이미 주문이 이루어진 건입니다. (동일한 merchant_uid로 결제 또는 취소된 기록이 있습니다)";
+inline constexpr std::string_view msg_pg_failure =
+    "[kakaopay] PG사와의 통신 중 오류가 발생했습니다. 잠시 후 다시 시도해주세요.";
+
+}  // namespace portone_sim
