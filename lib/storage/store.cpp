@@ -158,9 +158,12 @@ struct store::statements {
                                   std::string{billable} + " ORDER BY next_due_at LIMIT ?2")),
           unscheduled_subscriptions(
               db, select_from(subscription_columns,
-                              "FROM subscriptions WHERE next_due_at IS NULL "
+                              "FROM subscriptions s WHERE next_due_at IS NULL "
                               "AND needs_attention IS NULL AND " +
-                                  std::string{billable} + " AND id > ?1 ORDER BY id LIMIT ?2")),
+                                  std::string{billable} +
+                                  " AND id > ?1 AND NOT EXISTS (SELECT 1 FROM charges c WHERE "
+                                  "c.subscription_id = s.id AND c.period_index = s.next_period) "
+                                  "ORDER BY id LIMIT ?2")),
           list_subscriptions(db, select_from(subscription_columns,
                                              "FROM subscriptions WHERE ?1 IS NULL OR status = ?1 "
                                              "ORDER BY id LIMIT ?2")),

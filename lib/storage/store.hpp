@@ -30,10 +30,11 @@ public:
     // --- subscriptions ---
     std::int64_t insert_subscription(const subscription_record& s);
     std::optional<subscription_record> find_subscription(std::int64_t id);
-    // Billable rows with next_due_at <= now, earliest first, at most `limit`, ids > after_id
-    // among equal due times are not needed: callers re-query after each batch.
+    // Billable rows with next_due_at <= now, earliest first, at most `limit`. Callers move
+    // next_due_at of each row they handle and query again for the next batch.
     std::vector<subscription_record> due_subscriptions(std::int64_t now, int limit);
-    // Billable rows with no schedule yet (new rows, or rows whose next_due_at was cleared).
+    // Billable rows with no schedule yet: new rows, or rows whose next_due_at was cleared by
+    // hand. Rows whose next period already has a charge (open, in dunning, parked) are excluded.
     std::vector<subscription_record> unscheduled_subscriptions(std::int64_t after_id, int limit);
     std::vector<subscription_record> list_subscriptions(std::optional<std::string> status,
                                                         int limit);

@@ -1,0 +1,275 @@
+// Pass orchestration: write-ahead batches, bounded workers, group commits of answers.
+#include "scheduler/engine.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cassert>
+
+#include "scheduler/engine_impl.hpp"
+
+namespace billingd::scheduler {
+
+namespace asio = boost::asio;
+using domain::charge_state;
+
+pass_summary& pass_summary::operator+=(const pass_summary& o) {
+    scheduled += o.scheduled;
+    materialised += o.materialised;
+    skipped += o.skipped;
+    sent += o.sent;
+    paid += o.paid;
+    declined += o.declined;
+    unknown += o.unknown;
+    transient += o.transient;
+    parked += o.parked;
+    reconciled += o.reconciled;
+    canceled += o.canceled;
+    paid_amount += o.paid_amount;
+    halted = halted || o.halted;
+    if (halt_reason.empty()) halt_reason = o.halt_reason;
+    work_left = o.work_left;
+    return *this;
+}
+
+engine::engine(storage::store& store, gateway::client& gateway, const clock& clock,
+               engine_config config)
+    : impl_(std::make_unique<impl>(store, gateway, clock, std::move(config))) {
+    if (impl_->config.max_in_flight == 0) impl_->config.max_in_flight = 1;
+    if (impl_->config.batch_size < 1) impl_->config.batch_size = 1;
+}
+
+engine::~engine() = default;
+
+void engine::on_decision(std::function<void(const decision&)> sink) {
+    impl_->sink = std::move(sink);
+}
+
+bool engine::halted() const { return impl_->halted; }
+void engine::stop() { impl_->stopping = true; }
+
+int engine::recover() {
+    auto& m = *impl_;
+    int recovered = 0;
+    for (auto state : {charge_state::sending, charge_state::reconciling}) {
+        for (;;) {
+            auto rows = m.store.charges_in_state(state, m.config.batch_size);
+            if (rows.empty()) break;
+            auto tx = m.store.begin();
+            for (auto& c : rows) {
+                if (!c.unknown_since) c.unknown_since = m.now();
+                c.next_action_at = m.now();
+                m.transition(c, charge_state::unknown,
+                             "found " + std::string{domain::to_string(state)} +
+                                 " at start: the request may have been sent",
+                             "charge.recovered");
+                m.decide(c, "recovered", "in doubt after restart; reconcile before resending");
+                ++recovered;
+            }
+            tx.commit();
+        }
+    }
+    return recovered;
+}
+
+std::optional<std::chrono::sys_seconds> engine::next_wakeup() {
+    auto& m = *impl_;
+    if (!m.store.unscheduled_subscriptions(0, 1).empty()) return m.clk.now();
+    if (auto t = m.store.earliest_wakeup()) return from_unix(*t);
+    return std::nullopt;
+}
+
+asio::awaitable<pass_summary> engine::run_pass() {
+    auto& m = *impl_;
+    m.summary = pass_summary{};
+    m.sends_this_pass = 0;
+    m.queue_exhausted = false;
+    if (m.stopping) co_return m.summary;
+
+    m.schedule_new_subscriptions();
+    m.materialise_due_subscriptions();
+
+    auto executor = co_await asio::this_coro::executor;
+    std::size_t active = m.config.max_in_flight;
+    std::exception_ptr failure;
+    asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
+    for (std::size_t i = 0; i < m.config.max_in_flight; ++i) {
+        asio::co_spawn(executor, m.worker(), [&](std::exception_ptr e) {
+            if (e && !failure) failure = e;
+            if (--active == 0) all_done.cancel();
+        });
+    }
+    boost::system::error_code ec;
+    co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    m.flush_pending();
+    m.queue.clear();
+    if (failure) std::rethrow_exception(failure);
+    co_return m.summary;
+}
+
+asio::awaitable<pass_summary> engine::run_until_idle() {
+    auto& m = *impl_;
+    pass_summary total;
+    for (int pass = 0; pass < 10'000; ++pass) {
+        auto s = co_await run_pass();
+        const bool progressed = s.scheduled + s.materialised + s.sent + s.reconciled +
+                                    s.skipped + s.canceled + s.parked >
+                                0;
+        total += s;
+        if (m.halted || m.stopping || s.work_left || !progressed) break;
+        const auto t = m.now();
+        if (m.store.due_charges(t, 1).empty() && m.store.due_subscriptions(t, 1).empty() &&
+            m.store.unscheduled_subscriptions(0, 1).empty())
+            break;
+    }
+    co_return total;
+}
+
+// Takes the next batch of due charges, decides what to do with each, and commits the
+// write-ahead state (`sending` + a request journal row, or `reconciling`) for the whole batch
+// in one transaction before any of its requests leaves. False when nothing is due.
+bool engine::impl::refill_queue() {
+    if (queue_exhausted || stopping || halted) return false;
+    const auto t = now();
+    auto rows = store.due_charges(t, config.batch_size);
+    if (rows.empty()) {
+        queue_exhausted = true;
+        return false;
+    }
+    auto tx = store.begin();
+    for (auto& c : rows) {
+        const bool in_doubt = domain::is_in_doubt(c.state);
+        const bool sendable = c.state == charge_state::scheduled ||
+                              c.state == charge_state::retry_wait ||
+                              c.state == charge_state::declined;
+        if (!in_doubt && !sendable) {
+            // Final or parked rows need no action (a hand edit set next_action_at).
+            c.next_action_at.reset();
+            c.updated_at = t;
+            store.update_charge(c);
+            continue;
+        }
+        job j;
+        if (in_doubt) {
+            // Something may have moved money: only a lookup, never a send.
+            if (c.state == charge_state::sending) transition(c, charge_state::unknown, "in doubt");
+            if (!c.unknown_since) c.unknown_since = t;
+            ++c.lookup_count;
+            c.next_action_at.reset();
+            transition(c, charge_state::reconciling, "lookup " + std::to_string(c.lookup_count));
+            j.what = job::kind::lookup;
+        } else {
+            auto s = store.find_subscription(c.subscription_id);
+            if (!s || !domain::is_billable(s->status)) {
+                c.next_action_at.reset();
+                transition(c, charge_state::canceled,
+                           "subscription is " +
+                               std::string{s ? domain::to_string(s->status) : "gone"});
+                ++summary.canceled;
+                decide(c, "canceled", "subscription not billable");
+                continue;
+            }
+            if (config.max_amount_per_charge > 0 && c.amount > config.max_amount_per_charge) {
+                park(c, "guardrail: amount " + std::to_string(c.amount) +
+                            " exceeds max_amount_per_charge " +
+                            std::to_string(config.max_amount_per_charge));
+                continue;
+            }
+            if (config.max_charges_per_pass > 0 &&
+                sends_this_pass >= config.max_charges_per_pass) {
+                summary.work_left = true;
+                queue_exhausted = true;
+                break;
+            }
+            if (config.quiet_zone && !config.quiet.empty()) {
+                const auto allowed = to_unix(
+                    calendar::next_allowed(from_unix(t), config.quiet, config.quiet_zone));
+                if (allowed > t) {
+                    c.next_action_at = allowed;
+                    c.updated_at = t;
+                    store.update_charge(c);
+                    continue;
+                }
+            }
+            ++c.attempt_count;
+            c.next_action_at.reset();
+            transition(c, charge_state::sending, "attempt " + std::to_string(c.attempt_count));
+            ++sends_this_pass;
+            j.what = job::kind::charge;
+            j.request.customer_uid = c.customer_uid;
+            j.request.merchant_uid = c.merchant_uid;
+            j.request.amount = c.amount;
+            j.request.currency = c.currency;
+            j.request.name = c.order_name;
+            j.request.buyer_name = s->buyer_name.value_or("");
+            j.request.buyer_email = s->buyer_email.value_or("");
+            j.request.buyer_tel = s->buyer_tel.value_or("");
+            j.request.custom_data = "{\"subscription_id\":" + std::to_string(c.subscription_id) +
+                                    ",\"period\":" + std::to_string(c.period_index) + "}";
+        }
+        storage::attempt_record a;
+        a.at = t;
+        a.charge_id = c.id;
+        a.kind = j.what == job::kind::charge ? "charge" : "lookup";
+        a.phase = "request";
+        a.merchant_uid = c.merchant_uid;
+        a.attempt_number = j.what == job::kind::charge ? c.attempt_count : c.lookup_count;
+        a.amount = c.amount;
+        a.request_summary = j.what == job::kind::charge
+                                ? "POST /subscribe/payments/again merchant_uid=" + c.merchant_uid +
+                                      " customer_uid=" + c.customer_uid +
+                                      " amount=" + std::to_string(c.amount)
+                                : "GET /payments/findAll/" + c.merchant_uid;
+        j.request_attempt_id = store.append_attempt(a);
+        j.charge = c;
+        queue.push_back(std::move(j));
+    }
+    tx.commit();  // write-ahead: durable before any of these requests is sent
+    return true;
+}
+
+asio::awaitable<void> engine::impl::worker() {
+    for (;;) {
+        if (queue.empty() && !refill_queue()) break;
+        if (queue.empty()) continue;
+        job j = std::move(queue.front());
+        queue.pop_front();
+        job_result r = co_await execute(std::move(j));
+        pending.push_back(std::move(r));
+        // Let the other workers' answers that are ready join this commit.
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        flush_pending();
+    }
+}
+
+asio::awaitable<job_result> engine::impl::execute(job j) {
+    job_result r;
+    if (j.what == job::kind::charge) {
+        ++summary.sent;
+        gateway::charge_request request = j.request;
+        r.charge = co_await gateway.charge(std::move(request));
+        if (r.charge->journal.result == gateway::outcome::invalid_billing_key) {
+            std::string customer_uid = j.charge.customer_uid;
+            r.customer = co_await gateway.get_customer(std::move(customer_uid));
+        }
+    } else {
+        std::string merchant_uid = j.charge.merchant_uid;
+        r.lookup = co_await gateway.find_all(std::move(merchant_uid));
+    }
+    r.done = std::move(j);
+    co_return r;
+}
+
+void engine::impl::flush_pending() {
+    if (pending.empty()) return;
+    auto batch = std::move(pending);
+    pending.clear();
+    auto tx = store.begin();
+    for (auto& r : batch) apply(r);
+    tx.commit();
+}
+
+}  // namespace billingd::scheduler

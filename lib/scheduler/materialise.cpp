@@ -1,0 +1,220 @@
+// What is due: giving new subscriptions a due time, and turning due periods into charge rows
+// under the catch-up policy. Every write here happens in one transaction per batch.
+#include <algorithm>
+
+#include "domain/merchant_uid.hpp"
+#include "scheduler/engine_impl.hpp"
+
+namespace billingd::scheduler {
+
+using domain::subscription_status;
+
+std::int64_t to_unix(std::chrono::sys_seconds t) { return t.time_since_epoch().count(); }
+std::chrono::sys_seconds from_unix(std::int64_t t) {
+    return std::chrono::sys_seconds{std::chrono::seconds{t}};
+}
+
+rule_or_error billing_rule_of(const storage::subscription_record& s) {
+    rule_or_error out;
+    const auto unit = calendar::parse_interval_unit(s.interval_unit);
+    const auto anchor = calendar::parse_local_date(s.anchor_date);
+    const auto at = calendar::parse_time_of_day(s.charge_time);
+    const auto* zone = calendar::find_zone(s.time_zone);
+    if (!unit) out.error = "unknown interval_unit '" + s.interval_unit + "'";
+    else if (s.interval_count < 1) out.error = "interval_count must be at least 1";
+    else if (!anchor) out.error = "anchor_date '" + s.anchor_date + "' is not a date";
+    else if (!at) out.error = "charge_time '" + s.charge_time + "' is not HH:MM";
+    else if (!zone) out.error = "unknown time_zone '" + s.time_zone + "'";
+    else
+        out.rule = calendar::billing_rule{*unit, static_cast<int>(s.interval_count), *anchor, *at,
+                                          zone};
+    return out;
+}
+
+namespace {
+
+void add_event(storage::store& store, std::int64_t now, std::int64_t subscription_id,
+               std::optional<std::int64_t> charge_id, std::string kind,
+               std::optional<std::string> from, std::optional<std::string> to, std::string detail,
+               const std::string& actor) {
+    storage::event_record e;
+    e.at = now;
+    e.subscription_id = subscription_id;
+    e.charge_id = charge_id;
+    e.kind = std::move(kind);
+    e.from_state = std::move(from);
+    e.to_state = std::move(to);
+    e.detail = std::move(detail);
+    e.actor = actor;
+    store.append_event(e);
+}
+
+void change_status(storage::store& store, const storage::subscription_record& s,
+                   subscription_status to, std::int64_t now, const std::string& detail,
+                   const std::string& actor) {
+    if (s.status == to) return;
+    store.set_status(s.id, to, now);
+    add_event(store, now, s.id, std::nullopt, "subscription.status",
+              std::string{domain::to_string(s.status)}, std::string{domain::to_string(to)},
+              detail, actor);
+}
+
+}  // namespace
+
+void advance_subscription(storage::store& store, const storage::subscription_record& s,
+                          std::int64_t settled_period, bool paid, std::int64_t now,
+                          const std::string& actor) {
+    const std::int64_t next = settled_period + 1;
+    if (paid && (s.status == subscription_status::trialing ||
+                 s.status == subscription_status::past_due))
+        change_status(store, s, subscription_status::active, now,
+                      "period " + std::to_string(settled_period) + " paid", actor);
+    if (s.max_periods && next >= *s.max_periods) {
+        store.set_schedule(s.id, next, std::nullopt, now);
+        auto current = s;
+        if (paid) current.status = subscription_status::active;
+        change_status(store, current, subscription_status::ended, now,
+                      "all " + std::to_string(*s.max_periods) + " periods settled", actor);
+        return;
+    }
+    const auto rule = billing_rule_of(s);
+    if (!rule.rule) {
+        store.set_schedule(s.id, next, std::nullopt, now);
+        store.set_needs_attention(s.id, rule.error, now);
+        return;
+    }
+    const auto due = to_unix(calendar::period_start(*rule.rule, next));
+    store.set_schedule(s.id, next, due, now);
+    add_event(store, now, s.id, std::nullopt, "subscription.scheduled", std::nullopt, std::nullopt,
+              "period " + std::to_string(next) + " due " + calendar::format_utc(from_unix(due)),
+              actor);
+}
+
+void engine::impl::schedule_new_subscriptions() {
+    std::int64_t after = 0;
+    for (;;) {
+        auto rows = store.unscheduled_subscriptions(after, config.batch_size);
+        if (rows.empty()) return;
+        const auto t = now();
+        auto tx = store.begin();
+        for (const auto& s : rows) {
+            after = s.id;
+            const auto rule = billing_rule_of(s);
+            if (!rule.rule) {
+                store.set_needs_attention(s.id, rule.error, t);
+                subscription_event(s.id, "subscription.invalid", std::nullopt, std::nullopt,
+                                   rule.error);
+                decision d{s.id, 0, "", "needs_attention", rule.error};
+                if (sink) sink(d);
+                continue;
+            }
+            if (s.max_periods && s.next_period >= *s.max_periods) {
+                store.set_schedule(s.id, s.next_period, std::nullopt, t);
+                set_subscription_status(s, subscription_status::ended, "no periods left");
+                continue;
+            }
+            const auto due = to_unix(calendar::period_start(*rule.rule, s.next_period));
+            store.set_schedule(s.id, s.next_period, due, t);
+            subscription_event(s.id, "subscription.scheduled", std::nullopt, std::nullopt,
+                               "period " + std::to_string(s.next_period) + " due " +
+                                   calendar::format_utc(from_unix(due)));
+            ++summary.scheduled;
+        }
+        tx.commit();
+    }
+}
+
+void engine::impl::materialise_due_subscriptions() {
+    for (;;) {
+        const auto t = now();
+        auto rows = store.due_subscriptions(t, config.batch_size);
+        if (rows.empty()) return;
+        auto tx = store.begin();
+        for (const auto& s : rows) {
+            const auto rule = billing_rule_of(s);
+            if (!rule.rule) {
+                store.set_schedule(s.id, s.next_period, std::nullopt, t);
+                store.set_needs_attention(s.id, rule.error, t);
+                subscription_event(s.id, "subscription.invalid", std::nullopt, std::nullopt,
+                                   rule.error);
+                continue;
+            }
+            if (s.cancel_at_period_end) {
+                store.set_schedule(s.id, s.next_period, std::nullopt, t);
+                set_subscription_status(s, subscription_status::canceled,
+                                        "canceled at period end");
+                ++summary.canceled;
+                continue;
+            }
+            std::int64_t last_due = calendar::last_period_started_by(*rule.rule, from_unix(t));
+            if (s.max_periods) last_due = std::min(last_due, *s.max_periods - 1);
+            if (last_due < s.next_period) {
+                // next_due_at was ahead of the calendar (edited by hand): put it back.
+                store.set_schedule(
+                    s.id, s.next_period,
+                    to_unix(calendar::period_start(*rule.rule, s.next_period)), t);
+                continue;
+            }
+            const std::int64_t keep = std::max(1, config.max_catch_up_periods);
+            const std::int64_t first_charged = std::max(s.next_period, last_due - keep + 1);
+            bool ok = true;
+            for (std::int64_t p = s.next_period; p <= first_charged && ok; ++p) {
+                const auto uid = domain::make_merchant_uid(config.merchant_uid_prefix, s.id, p);
+                if (!uid) {
+                    store.set_schedule(s.id, p, std::nullopt, t);
+                    store.set_needs_attention(s.id, "merchant_uid would exceed 40 characters", t);
+                    ok = false;
+                    break;
+                }
+                storage::charge_record c;
+                c.subscription_id = s.id;
+                c.period_index = p;
+                c.period_start = to_unix(calendar::period_start(*rule.rule, p));
+                c.merchant_uid = *uid;
+                c.customer_uid = s.customer_uid;
+                c.amount = s.amount;
+                c.currency = s.currency;
+                c.order_name = s.order_name;
+                c.created_at = t;
+                c.updated_at = t;
+                const bool skip = p < first_charged;
+                c.state = skip ? domain::charge_state::skipped : domain::charge_state::scheduled;
+                if (!skip) c.next_action_at = t;
+                auto row = store.materialise_charge(c);
+                if (row.created_at != t || row.state != c.state) continue;  // existed already
+                storage::event_record e;
+                e.at = t;
+                e.subscription_id = s.id;
+                e.charge_id = row.id;
+                e.kind = skip ? "charge.skipped" : "charge.created";
+                e.to_state = std::string{domain::to_string(row.state)};
+                e.detail = skip ? "missed period " + std::to_string(p) +
+                                      " beyond max_catch_up_periods=" + std::to_string(keep)
+                                : "period " + std::to_string(p) + " due";
+                store.append_event(e);
+                if (skip) {
+                    ++summary.skipped;
+                    decide(row, "skipped", e.detail.value_or(""));
+                } else {
+                    ++summary.materialised;
+                }
+            }
+            if (ok) store.set_schedule(s.id, first_charged, std::nullopt, t);
+        }
+        tx.commit();
+    }
+}
+
+void engine::impl::subscription_event(std::int64_t subscription_id, std::string kind,
+                                      std::optional<std::string> from,
+                                      std::optional<std::string> to, std::string detail) {
+    add_event(store, now(), subscription_id, std::nullopt, std::move(kind), std::move(from),
+              std::move(to), std::move(detail), "billingd");
+}
+
+void engine::impl::set_subscription_status(const storage::subscription_record& s,
+                                           subscription_status to, const std::string& detail) {
+    change_status(store, s, to, now(), detail, "billingd");
+}
+
+}  // namespace billingd::scheduler

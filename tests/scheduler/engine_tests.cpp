@@ -1,0 +1,364 @@
+// The charging engine against a scripted gateway: the money invariants of DESIGN.md.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <filesystem>
+
+#include "fake_gateway.hpp"
+#include "scheduler/engine.hpp"
+
+using namespace billingd;
+using billingd::testing::fake_gateway;
+using domain::charge_state;
+using domain::subscription_status;
+namespace asio = boost::asio;
+
+namespace {
+
+std::chrono::sys_seconds utc(const char* text) { return *calendar::parse_utc(text); }
+
+struct harness {
+    std::filesystem::path dir;
+    std::unique_ptr<storage::store> store;
+    fake_gateway gw;
+    scheduler::manual_clock clock{utc("2024-01-01T00:00:00Z")};
+    scheduler::engine_config config;
+    std::unique_ptr<scheduler::engine> engine;
+
+    harness() {
+        char pattern[] = "/tmp/billingd-engine-XXXXXX";
+        dir = mkdtemp(pattern);
+        storage::open_options o;
+        o.path = (dir / "billing.db").string();
+        store = std::make_unique<storage::store>(o);
+        config.max_in_flight = 4;
+        config.batch_size = 8;
+    }
+    ~harness() {
+        engine.reset();
+        store.reset();
+        std::filesystem::remove_all(dir);
+    }
+    std::string db_path() const { return (dir / "billing.db").string(); }
+
+    scheduler::engine& eng() {
+        if (!engine) engine = std::make_unique<scheduler::engine>(*store, gw, clock, config);
+        return *engine;
+    }
+
+    std::int64_t add(const std::string& customer, const std::string& anchor,
+                     std::int64_t amount = 9900, const std::string& unit = "month") {
+        storage::subscription_record s;
+        s.customer_uid = customer;
+        s.amount = amount;
+        s.order_name = "plan";
+        s.interval_unit = unit;
+        s.anchor_date = anchor;
+        s.charge_time = "10:00";
+        s.time_zone = "Asia/Seoul";
+        s.created_at = clock.now().time_since_epoch().count();
+        return store->insert_subscription(s);
+    }
+
+    scheduler::pass_summary run_at(const char* when) {
+        clock.set(utc(when));
+        asio::io_context io;
+        auto f = asio::co_spawn(io, eng().run_until_idle(), asio::use_future);
+        io.run();
+        return f.get();
+    }
+
+    charge_state state(std::int64_t sub, std::int64_t period) {
+        for (const auto& c : store->charges_of_subscription(sub))
+            if (c.period_index == period) return c.state;
+        FAIL("no charge for period " << period);
+        return charge_state::canceled;
+    }
+};
+
+// Reads through a separate connection, like another process would after a crash.
+std::int64_t count_rows(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+    std::int64_t n = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("a due subscription is charged once and advanced from its anchor without drift") {
+    harness h;
+    const auto sub = h.add("cust", "2024-01-31");
+    // 10:00 KST on Jan 31 is 01:00Z.
+    auto s = h.run_at("2024-01-31T00:59:59Z");
+    CHECK(s.sent == 0);
+    s = h.run_at("2024-01-31T01:00:00Z");
+    CHECK(s.paid == 1);
+    CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
+    auto row = h.store->find_subscription(sub);
+    CHECK(row->next_period == 1);
+    CHECK(row->next_due_at == calendar::parse_utc("2024-02-29T01:00:00Z")->time_since_epoch().count());
+
+    h.run_at("2024-02-29T01:00:00Z");
+    h.run_at("2024-03-31T01:00:00Z");
+    h.run_at("2024-03-31T02:00:00Z");  // nothing new: already paid
+    CHECK(h.gw.ledger.size() == 3);
+    CHECK(h.state(sub, 1) == charge_state::paid);
+    CHECK(h.state(sub, 2) == charge_state::paid);
+    CHECK(h.store->find_subscription(sub)->next_due_at ==
+          calendar::parse_utc("2024-04-30T01:00:00Z")->time_since_epoch().count());
+}
+
+TEST_CASE("the attempt is committed before the charge request leaves") {
+    harness h;
+    h.add("cust", "2024-01-01");
+    int checked = 0;
+    h.gw.on_charge = [&](const gateway::charge_request& r) {
+        // Another connection sees a durable `sending` row and its request journal row.
+        CHECK(count_rows(h.db_path(), "SELECT count(*) FROM charges WHERE merchant_uid = '" +
+                                          r.merchant_uid + "' AND state = 'sending'") == 1);
+        CHECK(count_rows(h.db_path(), "SELECT count(*) FROM attempts WHERE merchant_uid = '" +
+                                          r.merchant_uid +
+                                          "' AND phase = 'request' AND kind = 'charge'") >= 1);
+        ++checked;
+    };
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(checked == 1);
+}
+
+TEST_CASE("a lost answer is reconciled before anything is resent, and never charged twice") {
+    harness h;
+    h.config.settle_unknown_immediately = false;
+    const auto sub = h.add("lost", "2024-01-01");
+    h.gw.behaviour["lost"] = "unknown_after_commit";
+    const std::string uid = "s" + std::to_string(sub) + "-p0";
+
+    auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.unknown == 1);
+    CHECK(h.state(sub, 0) == charge_state::unknown);
+    s = h.run_at("2024-01-01T01:00:05Z");  // before the first lookup delay: nothing happens
+    CHECK(h.gw.calls.size() == 1);
+    s = h.run_at("2024-01-01T01:00:10Z");
+    CHECK(h.gw.calls.back() == "lookup:" + uid);
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    CHECK(h.gw.paid_count(uid) == 1);
+    for (const auto& call : h.gw.calls) CHECK(call != "charge:" + uid + "#2");
+    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + uid) == 1);
+}
+
+TEST_CASE("a charge with no record at PortOne after an unknown outcome is resent under the same merchant_uid") {
+    harness h;
+    const auto sub = h.add("cust", "2024-01-01");
+    const std::string uid = "s" + std::to_string(sub) + "-p0";
+    // Simulate a crash after the write-ahead commit: the row says `sending`, nothing was sent.
+    h.run_at("2023-12-31T00:00:00Z");  // schedules only
+    {
+        auto tx = h.store->begin();
+        storage::charge_record c;
+        c.subscription_id = sub;
+        c.period_index = 0;
+        c.period_start = utc("2024-01-01T01:00:00Z").time_since_epoch().count();
+        c.merchant_uid = uid;
+        c.customer_uid = "cust";
+        c.amount = 9900;
+        c.order_name = "plan";
+        c.state = charge_state::sending;
+        c.created_at = c.updated_at = 1;
+        h.store->materialise_charge(c);
+        h.store->set_schedule(sub, 0, std::nullopt, 1);
+        tx.commit();
+    }
+    h.clock.set(utc("2024-01-01T01:00:00Z"));
+    CHECK(h.eng().recover() == 1);
+    CHECK(h.state(sub, 0) == charge_state::unknown);
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.gw.calls.size() == 2);
+    CHECK(h.gw.calls[0] == "lookup:" + uid);  // looked up first
+    CHECK(h.gw.calls[1] == "charge:" + uid);  // then resent with the same merchant_uid
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    CHECK(h.gw.paid_count(uid) == 1);
+}
+
+TEST_CASE("a charge left sending after a crash that PortOne did pay is not charged again") {
+    harness h;
+    const auto sub = h.add("cust", "2024-01-01");
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.state(sub, 0) == charge_state::paid);
+    // Pretend the outcome commit was lost: put the row back to `sending` with raw SQL.
+    sqlite3* db = nullptr;
+    sqlite3_open(h.db_path().c_str(), &db);
+    sqlite3_exec(db, "DROP TRIGGER charges_paid_is_final; UPDATE charges SET state='sending', next_action_at=NULL", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    h.eng().recover();
+    h.run_at("2024-01-01T01:05:00Z");
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    CHECK(h.gw.ledger.size() == 1);
+    CHECK(h.gw.calls.back().rfind("lookup:", 0) == 0);
+}
+
+TEST_CASE("declines are retried on dunning days 1, 3, 5, 7, then the subscription is unpaid") {
+    harness h;
+    const auto sub = h.add("poor", "2024-01-01");
+    h.gw.behaviour["poor"] = "decline";
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::declined);
+    CHECK(h.store->find_subscription(sub)->status == subscription_status::past_due);
+    const char* days[] = {"2024-01-02T01:00:00Z", "2024-01-04T01:00:00Z", "2024-01-06T01:00:00Z",
+                          "2024-01-08T01:00:00Z"};
+    std::size_t expected = 1;
+    for (const char* day : days) {
+        // Nothing in between: a decline never triggers a fast retry.
+        h.run_at(day);
+        CHECK(h.gw.ledger.size() == ++expected);
+    }
+    CHECK(h.state(sub, 0) == charge_state::canceled);
+    CHECK(h.store->find_subscription(sub)->status == subscription_status::unpaid);
+    h.run_at("2024-03-01T01:00:00Z");
+    CHECK(h.gw.ledger.size() == 5);
+}
+
+TEST_CASE("a decline followed by a successful dunning retry makes the subscription active") {
+    harness h;
+    const auto sub = h.add("flaky", "2024-01-01");
+    h.gw.behaviour["flaky"] = "decline_first:1";
+    h.run_at("2024-01-01T01:00:00Z");
+    h.run_at("2024-01-01T12:00:00Z");
+    CHECK(h.gw.ledger.size() == 1);
+    h.run_at("2024-01-02T01:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    CHECK(h.store->find_subscription(sub)->status == subscription_status::active);
+    CHECK(h.store->find_subscription(sub)->next_period == 1);
+}
+
+TEST_CASE("an unregistered billing key is verified, parked and makes the subscription past_due") {
+    harness h;
+    const auto sub = h.add("gone", "2024-01-01");
+    h.gw.behaviour["gone"] = "unregistered";
+    const auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.parked == 1);
+    CHECK(h.state(sub, 0) == charge_state::parked);
+    CHECK(h.gw.calls.back() == "customer:gone");
+    CHECK(h.store->find_subscription(sub)->status == subscription_status::past_due);
+    h.run_at("2024-01-09T01:00:00Z");
+    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(),
+                     "charge:s" + std::to_string(sub) + "-p0") == 1);
+}
+
+TEST_CASE("a paid answer with a different amount is parked as an anomaly") {
+    harness h;
+    const auto sub = h.add("odd", "2024-01-01");
+    h.gw.behaviour["odd"] = "wrong_amount";
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::parked);
+    auto c = h.store->charges_of_subscription(sub).front();
+    CHECK(c.park_reason->find("ANOMALY") != std::string::npos);
+    CHECK(h.store->find_subscription(sub)->next_period == 0);  // not advanced
+}
+
+TEST_CASE("a transient failure before sending is retried with backoff") {
+    harness h;
+    const auto sub = h.add("net", "2024-01-01");
+    h.gw.behaviour["net"] = "lost_before";
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::retry_wait);
+    h.gw.behaviour["net"] = "pay";
+    h.run_at("2024-01-01T02:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
+}
+
+TEST_CASE("missed periods beyond max_catch_up_periods are skipped with an event, oldest charged first") {
+    harness h;
+    h.config.max_catch_up_periods = 2;
+    const auto sub = h.add("cust", "2024-01-05");
+    h.run_at("2024-05-06T00:00:00Z");  // periods 0..4 are due (Jan..May 5)
+    CHECK(h.state(sub, 0) == charge_state::skipped);
+    CHECK(h.state(sub, 1) == charge_state::skipped);
+    CHECK(h.state(sub, 2) == charge_state::skipped);
+    CHECK(h.state(sub, 3) == charge_state::paid);
+    CHECK(h.state(sub, 4) == charge_state::paid);
+    CHECK(h.gw.ledger.size() == 2);
+    CHECK(h.gw.ledger[0].merchant_uid == "s" + std::to_string(sub) + "-p3");
+    std::size_t skipped_events = 0;
+    for (const auto& e : h.store->events_of_subscription(sub))
+        if (e.kind == "charge.skipped") ++skipped_events;
+    CHECK(skipped_events == 3);
+}
+
+TEST_CASE("at most max_in_flight requests, never two for one merchant_uid") {
+    harness h;
+    h.config.max_in_flight = 3;
+    for (int i = 0; i < 40; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    const auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.paid == 40);
+    CHECK(h.gw.max_in_flight_seen <= 3);
+    CHECK(h.gw.max_in_flight_seen >= 2);
+    CHECK_FALSE(h.gw.concurrent_same_uid);
+}
+
+TEST_CASE("the amount guardrail parks an oversized charge without sending it") {
+    harness h;
+    h.config.max_amount_per_charge = 100000;
+    const auto big = h.add("rich", "2024-01-01", 5'000'000);
+    const auto ok = h.add("cust", "2024-01-01", 9900);
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.state(big, 0) == charge_state::parked);
+    CHECK(h.state(ok, 0) == charge_state::paid);
+    CHECK(h.gw.ledger.size() == 1);
+}
+
+TEST_CASE("paused and canceled subscriptions are not charged; max_periods ends a subscription") {
+    harness h;
+    const auto paused = h.add("p", "2024-01-01");
+    h.store->set_status(paused, subscription_status::paused, 0);
+    const auto limited = h.add("l", "2024-01-01", 1000, "day");
+    {
+        sqlite3* db = nullptr;
+        sqlite3_open(h.db_path().c_str(), &db);
+        sqlite3_exec(db, ("UPDATE subscriptions SET max_periods = 2 WHERE id = " + std::to_string(limited)).c_str(), nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    h.run_at("2024-01-01T01:00:00Z");
+    h.run_at("2024-01-02T01:00:00Z");
+    h.run_at("2024-01-03T01:00:00Z");
+    CHECK(h.store->charges_of_subscription(paused).empty());
+    CHECK(h.store->charges_of_subscription(limited).size() == 2);
+    CHECK(h.store->find_subscription(limited)->status == subscription_status::ended);
+}
+
+TEST_CASE("a subscription with an unknown time zone is flagged, not crashed on") {
+    harness h;
+    storage::subscription_record s;
+    s.customer_uid = "tz";
+    s.amount = 100;
+    s.order_name = "plan";
+    s.anchor_date = "2024-01-01";
+    s.time_zone = "Mars/Olympus";
+    const auto id = h.store->insert_subscription(s);
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.store->find_subscription(id)->needs_attention.has_value());
+    CHECK(h.gw.calls.empty());
+}
+
+TEST_CASE("every request and answer is journaled") {
+    harness h;
+    const auto sub = h.add("cust", "2024-01-01");
+    h.run_at("2024-01-01T01:00:00Z");
+    const auto c = h.store->charges_of_subscription(sub).front();
+    const auto rows = h.store->attempts_of_charge(c.id);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].phase == "request");
+    CHECK(rows[1].phase == "answer");
+    CHECK(rows[1].request_id == rows[0].id);
+    CHECK(rows[1].outcome == std::optional<std::string>{"paid"});
+    CHECK(rows[1].imp_uid == c.imp_uid);
+}

@@ -1,0 +1,177 @@
+// A scripted PortOne for engine tests: per-customer behaviour, a ledger of payments, and
+// checks of the invariants the engine must keep while a request is on the wire.
+#pragma once
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gateway/client.hpp"
+
+namespace billingd::testing {
+
+namespace asio = boost::asio;
+using gateway::outcome;
+
+struct fake_payment {
+    std::string merchant_uid;
+    std::string customer_uid;
+    std::int64_t amount = 0;
+    std::string status;  // paid | failed
+    std::string imp_uid;
+};
+
+class fake_gateway final : public gateway::client {
+public:
+    // Behaviour per customer_uid: "pay", "decline", "unregistered", "unknown_after_commit"
+    // (pays, then the answer is lost), "lost_before" (never reaches PortOne: transient),
+    // "wrong_amount" (pays a different amount), "ready" (stays ready: lookups say unknown).
+    std::map<std::string, std::string> behaviour;
+    std::vector<fake_payment> ledger;
+    std::vector<std::string> calls;  // "charge:<uid>", "lookup:<uid>", "customer:<uid>"
+    std::size_t in_flight = 0;
+    std::size_t max_in_flight_seen = 0;
+    std::set<std::string> on_wire;  // merchant_uids with a request outstanding
+    bool concurrent_same_uid = false;
+    // Called when a charge request arrives, before it is processed (write-ahead checks).
+    std::function<void(const gateway::charge_request&)> on_charge;
+    int yields = 3;  // scheduling points per call, so workers interleave
+
+    std::size_t paid_count(const std::string& merchant_uid) const {
+        std::size_t n = 0;
+        for (const auto& p : ledger)
+            if (p.merchant_uid == merchant_uid && p.status == "paid") ++n;
+        return n;
+    }
+
+    asio::awaitable<gateway::charge_result> charge(gateway::charge_request request) override {
+        enter(request.merchant_uid);
+        calls.push_back("charge:" + request.merchant_uid);
+        if (on_charge) on_charge(request);
+        co_await interleave();
+        gateway::charge_result r;
+        r.journal.kind = "charge";
+        r.journal.request_written = true;
+        r.journal.http_status = 200;
+        const auto b = behaviour.count(request.customer_uid) ? behaviour[request.customer_uid]
+                                                             : std::string{"pay"};
+        if (b == "lost_before") {
+            r.journal.request_written = false;
+            r.journal.http_status = 0;
+            r.journal.result = outcome::transient;
+            r.journal.message = "connection refused";
+        } else if (b == "unregistered") {
+            r.journal.code = 1;
+            r.journal.result = outcome::invalid_billing_key;
+            r.journal.message = "등록되지 않은 구매자입니다.";
+        } else if (paid_count(request.merchant_uid) > 0) {
+            r.journal.code = 1;
+            r.journal.result = outcome::unknown;
+            r.journal.message = "이미 주문이 이루어진 건입니다.";
+        } else {
+            fake_payment p{request.merchant_uid, request.customer_uid, request.amount, "paid",
+                           "imp_" + std::to_string(100000 + ledger.size())};
+            if (b == "decline" || (b.rfind("decline_first:", 0) == 0 &&
+                                   declines_[request.customer_uid]++ <
+                                       std::stoi(b.substr(14))))
+                p.status = "failed";
+            if (b == "wrong_amount") p.amount += 1;
+            if (b == "ready") p.status = "ready";
+            ledger.push_back(p);
+            gateway::payment answer = to_payment(p);
+            answer.fail_reason = p.status == "failed" ? "한도초과" : "";
+            answer.paid_at = p.status == "paid" ? 1 : 0;
+            r.journal.code = 0;
+            r.journal.imp_uid = p.imp_uid;
+            if (b == "unknown_after_commit" || b == "ready") {
+                r.journal.http_status = 0;
+                r.journal.code.reset();
+                r.journal.result = outcome::unknown;
+                r.journal.message = "read timeout";
+            } else {
+                r.journal.result = p.status == "paid" ? outcome::paid : outcome::declined;
+                r.answer = answer;
+            }
+        }
+        leave(request.merchant_uid);
+        co_return r;
+    }
+
+    asio::awaitable<gateway::lookup_result> find_all(std::string merchant_uid) override {
+        enter(merchant_uid);
+        calls.push_back("lookup:" + merchant_uid);
+        co_await interleave();
+        gateway::lookup_result r;
+        r.journal.kind = "lookup";
+        r.journal.request_written = true;
+        r.verdict = outcome::not_found;
+        r.journal.http_status = 404;
+        bool ready = false;
+        for (const auto& p : ledger) {
+            if (p.merchant_uid != merchant_uid) continue;
+            gateway::payment answer = to_payment(p);
+            r.payments.push_back(answer);
+            if (p.status == "paid") {
+                r.verdict = outcome::paid;
+                r.settled = answer;
+            } else if (p.status == "ready") {
+                ready = true;
+            } else if (r.verdict != outcome::paid) {
+                r.verdict = outcome::declined;
+                answer.fail_reason = "한도초과";
+                r.settled = answer;
+            }
+        }
+        if (ready && r.verdict != outcome::paid) r.verdict = outcome::unknown;
+        r.journal.result = r.verdict;
+        if (!r.payments.empty()) r.journal.http_status = 200;
+        leave(merchant_uid);
+        co_return r;
+    }
+
+    asio::awaitable<gateway::customer_result> get_customer(std::string customer_uid) override {
+        calls.push_back("customer:" + customer_uid);
+        co_await interleave();
+        gateway::customer_result r;
+        r.journal.kind = "customer";
+        r.journal.request_written = true;
+        const bool unregistered =
+            behaviour.count(customer_uid) && behaviour[customer_uid] == "unregistered";
+        r.exists = !unregistered;
+        r.journal.http_status = unregistered ? 404 : 200;
+        r.journal.result = unregistered ? outcome::not_found : outcome::found;
+        co_return r;
+    }
+
+private:
+    static gateway::payment to_payment(const fake_payment& p) {
+        gateway::payment answer;
+        answer.imp_uid = p.imp_uid;
+        answer.merchant_uid = p.merchant_uid;
+        answer.customer_uid = p.customer_uid;
+        answer.status = p.status;
+        answer.amount = p.amount;
+        answer.currency = "KRW";
+        return answer;
+    }
+    asio::awaitable<void> interleave() {
+        for (int i = 0; i < yields; ++i)
+            co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    }
+    void enter(const std::string& uid) {
+        if (!on_wire.insert(uid).second) concurrent_same_uid = true;
+        max_in_flight_seen = std::max(max_in_flight_seen, ++in_flight);
+    }
+    void leave(const std::string& uid) {
+        on_wire.erase(uid);
+        --in_flight;
+    }
+    std::map<std::string, int> declines_;
+};
+
+}  // namespace billingd::testing
