@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Smoke test of the portone-sim binary: start on port 0, token, charge, faults, ledger, SIGTERM.
+
+usage: smoke.py PORTONE_SIM [CERT KEY]   (with CERT and KEY, the TLS run is checked too)
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def start(exe, *args):
+    proc = subprocess.Popen([exe, "--port", "0", "--prefix", "pay-=pay", *args],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().strip()
+    assert line.startswith("listening on 127.0.0.1:"), line
+    return proc, int(line.rsplit(":", 1)[1])
+
+
+class Client:
+    def __init__(self, port, context=None):
+        self.port, self.context = port, context
+        self.conn = self.connect()
+        self.token = None
+
+    def connect(self, timeout=10):
+        if self.context:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.context)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def call(self, method, path, body=None, conn=None):
+        conn = conn or self.conn
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        conn.request(method, path, body=None if body is None else json.dumps(body),
+                     headers=headers)
+        res = conn.getresponse()
+        data = res.read()
+        return res.status, data
+
+    def json(self, method, path, body=None):
+        status, data = self.call(method, path, body)
+        return status, json.loads(data)
+
+    def login(self):
+        status, body = self.json("POST", "/users/getToken",
+                                 {"imp_key": "sim_key", "imp_secret": "sim_secret"})
+        assert status == 200 and body["code"] == 0, body
+        self.token = body["response"]["access_token"]
+        return body["response"]
+
+
+def charge_body(merchant_uid, customer_uid="pay-1"):
+    return {"customer_uid": customer_uid, "merchant_uid": merchant_uid, "amount": 9900,
+            "name": "monthly plan"}
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0, "exit status after SIGTERM"
+
+
+def plain_run(exe):
+    ledger_file = os.path.join(tempfile.mkdtemp(), "ledger.json")
+    proc, port = start(exe, "--ledger-file", ledger_file, "--hang-seconds", "2", "--seed", "1")
+    try:
+        c = Client(port)
+        tok = c.login()
+        assert tok["expired_at"] - tok["now"] == 1800, tok
+        status, body = c.json("POST", "/subscribe/payments/again", charge_body("smoke-1"))
+        assert status == 200 and body["code"] == 0 and body["response"]["status"] == "paid", body
+        status, body = c.json("POST", "/subscribe/payments/again", charge_body("smoke-1"))
+        assert body["code"] == 1 and body["response"] is None, body  # duplicate, same connection
+
+        # reset_after: the payment is committed but the connection is reset.
+        c.json("POST", "/__sim/faults", {"faults": ["charge:reset_after:1.0:1"]})
+        try:
+            c.call("POST", "/subscribe/payments/again", charge_body("smoke-2"))
+            raise AssertionError("expected a reset")
+        except (ConnectionError, http.client.HTTPException):
+            pass
+        # hang_after: nothing comes back before the client's timeout.
+        c.conn = c.connect()
+        c.json("POST", "/__sim/faults", {"faults": ["charge:hang_after:1.0:1"]})
+        try:
+            c.call("POST", "/subscribe/payments/again", charge_body("smoke-3"), c.connect(0.5))
+            raise AssertionError("expected a timeout")
+        except socket.timeout:
+            pass
+        # latency: an async delay on the answer.
+        c.json("POST", "/__sim/faults", {"faults": ["find:latency_ms=200:1.0"]})
+        started = time.monotonic()
+        status, body = c.json("GET", "/payments/find/smoke-2")
+        assert status == 200 and body["response"]["status"] == "paid", body
+        assert time.monotonic() - started >= 0.19
+        status, _ = c.json("POST", "/__sim/faults", {"faults": []})
+        assert status == 200
+
+        status, ledger = c.json("GET", "/__sim/ledger")
+        assert [p["merchant_uid"] for p in ledger] == ["smoke-1", "smoke-2", "smoke-3"], ledger
+        assert all(p["status"] == "paid" for p in ledger), ledger
+        status, stats = c.json("GET", "/__sim/stats")
+        assert stats["requests"]["charge"] == 4, stats
+    except BaseException:
+        proc.kill()
+        raise
+    stop(proc)
+    with open(ledger_file, encoding="utf-8") as f:
+        assert len(json.load(f)) == 3
+
+
+def tls_run(exe, cert, key):
+    proc, port = start(exe, "--tls-cert", cert, "--tls-key", key)
+    try:
+        context = ssl.create_default_context(cafile=cert)
+        c = Client(port, context)
+        c.login()
+        status, body = c.json("POST", "/subscribe/payments/again", charge_body("tls-1"))
+        assert status == 200 and body["response"]["status"] == "paid", body
+    except BaseException:
+        proc.kill()
+        raise
+    stop(proc)
+
+
+def main():
+    exe = sys.argv[1]
+    plain_run(exe)
+    if len(sys.argv) >= 4:
+        tls_run(exe, sys.argv[2], sys.argv[3])
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
