@@ -178,6 +178,11 @@ bool engine::impl::refill_queue() {
                             std::to_string(config.max_amount_per_charge));
                 continue;
             }
+            if (c.attempt_count >= config.max_attempts_per_charge) {
+                park(c, "sent " + std::to_string(c.attempt_count) +
+                            " times without settling (max_attempts_per_charge)");
+                continue;
+            }
             if (config.max_charges_per_pass > 0 &&
                 sends_this_pass >= config.max_charges_per_pass) {
                 summary.work_left = true;
@@ -227,7 +232,9 @@ bool engine::impl::refill_queue() {
         j.charge = c;
         queue.push_back(std::move(j));
     }
+    if (config.at_step) config.at_step("before_write_ahead_commit");
     tx.commit();  // write-ahead: durable before any of these requests is sent
+    if (config.at_step) config.at_step("after_write_ahead_commit");
     return true;
 }
 
@@ -269,6 +276,7 @@ void engine::impl::flush_pending() {
     pending.clear();
     auto tx = store.begin();
     for (auto& r : batch) apply(r);
+    if (config.at_step) config.at_step("before_outcome_commit");
     tx.commit();
 }
 

@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "calendar/calendar.hpp"
 #include "domain/retry_policy.hpp"
@@ -46,6 +47,12 @@ struct engine_config {
     const date::time_zone* quiet_zone = nullptr;
     // --once: reconcile a fresh unknown outcome at once instead of after the first delay.
     bool settle_unknown_immediately = false;
+    // A charge sent this many times without settling is parked (a safety valve against a
+    // gateway that keeps answering "no record" to lookups of answered charges).
+    std::int64_t max_attempts_per_charge = 50;
+    // Test hook for crash tests: called at "before_write_ahead_commit",
+    // "after_write_ahead_commit" and "before_outcome_commit".
+    std::function<void(std::string_view step)> at_step;
 };
 
 // Decisions the caller may log (the library itself never logs).
