@@ -1,0 +1,462 @@
+// The one transport file: Beast + OpenSSL. The rules it implements are in http_client.hpp.
+#include "gateway/http_client.hpp"
+
+#include <openssl/ssl.h>
+#include <poll.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "gateway/limiter.hpp"
+#include "gateway/token_cache.hpp"
+#include "gateway/url.hpp"
+#include "gateway/wire.hpp"
+
+namespace billingd::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+using boost::system::error_code;
+
+auto with_ec(error_code& ec) {
+    return asio::redirect_error(asio::use_awaitable, ec);
+}
+
+std::chrono::milliseconds since(steady::time_point start) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
+}
+
+constexpr std::uint32_t max_header_bytes = 16 * 1024;
+
+// One keep-alive connection, plain or TLS.
+struct connection {
+    connection(const asio::any_io_executor& executor, ssl::context* tls_context) {
+        if (tls_context) {
+            tls.emplace(executor, *tls_context);
+        } else {
+            plain.emplace(executor);
+        }
+    }
+    beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+    std::optional<beast::tcp_stream> plain;
+    beast::flat_buffer buffer;
+    steady::time_point idle_since{};
+};
+
+// Whether an idle keep-alive connection may carry the next request: a readable socket means
+// the peer closed it (EOF, RST, TLS close_notify) or sent bytes nobody asked for.
+bool still_open(connection& c) {
+    if (c.buffer.size() != 0) return false;
+    if (c.tls && SSL_pending(c.tls->native_handle()) > 0) return false;
+    pollfd p{};
+    p.fd = c.lowest().socket().native_handle();
+    p.events = POLLIN;
+    return ::poll(&p, 1, 0) == 0;
+}
+
+struct request_spec {
+    http::verb method = http::verb::get;
+    std::string target;
+    std::string body;
+    std::string bearer;
+    std::chrono::milliseconds read_timeout{0};
+    bool idempotent = true;  // may be resent on a fresh connection after a stale one failed
+    bool is_charge = false;
+    std::string merchant_uid;  // for the after_charge_written hook
+};
+
+struct connect_result {
+    std::unique_ptr<connection> conn;
+    std::string error;
+};
+
+// An answer that still needs classifying, or the token failure that kept it from being sent
+// (or from being resent after a 401).
+struct authorized_answer {
+    wire::http_answer answer;
+    std::optional<exchange> token_failure;
+};
+
+void replace_all(std::string& text, const std::string& secret) {
+    if (secret.empty()) return;
+    static const std::string mask = "[redacted]";
+    for (auto at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + mask.size()))
+        text.replace(at, secret.size(), mask);
+}
+
+class http_client final : public client {
+  public:
+    http_client(asio::io_context& io, http_client_options options, base_url url)
+        : executor_(io.get_executor()),
+          options_(std::move(options)),
+          url_(std::move(url)),
+          limiter_(executor_, options_.max_in_flight, options_.max_requests_per_second),
+          tokens_(
+              executor_, [this] { return fetch_token(); }, options_.token_refresh_margin) {
+        if (url_.tls) {
+            tls_context_.emplace(ssl::context::tls_client);
+            tls_context_->set_default_verify_paths();
+            if (!options_.ca_file.empty()) {
+                error_code ec;
+                tls_context_->load_verify_file(options_.ca_file, ec);
+                if (ec) throw std::invalid_argument("cannot load ca_file " + options_.ca_file);
+            }
+            SSL_CTX_set_min_proto_version(tls_context_->native_handle(), TLS1_2_VERSION);
+            tls_context_->set_verify_mode(ssl::verify_peer);
+        }
+    }
+
+    asio::awaitable<charge_result> charge(charge_request request) override {
+        request_spec spec;
+        spec.method = http::verb::post;
+        spec.target = url_.path_prefix + "/subscribe/payments/again";
+        spec.body = wire::charge_body(request);
+        spec.read_timeout = options_.charge_timeout;
+        spec.idempotent = false;
+        spec.is_charge = true;
+        spec.merchant_uid = request.merchant_uid;
+        auto got = co_await authorized(spec);
+
+        charge_result result;
+        if (got.token_failure) {
+            result.journal = token_blocked("charge", wire::charge_summary(request), got);
+        } else {
+            result = wire::classify_charge(request, got.answer);
+        }
+        scrub(result.journal);
+        co_return result;
+    }
+
+    asio::awaitable<lookup_result> find_all(std::string merchant_uid) override {
+        const std::string path = "/payments/findAll/" + wire::encode_path_segment(merchant_uid);
+        std::vector<payment> payments;
+        exchange last;
+        std::int64_t page = 1;
+        for (std::size_t round = 1;; ++round) {
+            request_spec spec;
+            spec.target = url_.path_prefix + path + "?page=" + std::to_string(page) +
+                          "&limit=" + std::to_string(options_.find_all_page_size);
+            spec.read_timeout = options_.lookup_timeout;
+            const std::string summary = "GET " + path + " page=" + std::to_string(page);
+            auto got = co_await authorized(spec);
+
+            lookup_result result;
+            if (got.token_failure) {
+                result.journal = token_blocked("lookup", summary, got);
+                if (result.journal.result != outcome::config_error)
+                    result.journal.result = outcome::unknown;
+                result.verdict = result.journal.result;
+                scrub(result.journal);
+                co_return result;
+            }
+            auto classified = wire::classify_find_all_page(summary, got.answer);
+            if (classified.journal.result != outcome::found) {
+                result.journal = std::move(classified.journal);
+                // A later page that vanished is not "no record": the first page had some.
+                if (page > 1 && result.journal.result == outcome::not_found)
+                    result.journal.result = outcome::unknown;
+                result.verdict = result.journal.result;
+                scrub(result.journal);
+                co_return result;
+            }
+            for (auto& p : classified.page->list) payments.push_back(std::move(p));
+            last = std::move(classified.journal);
+            const std::int64_t next = classified.page->next;
+            if (next <= page) break;
+            if (round >= options_.find_all_max_pages) {
+                result.journal = std::move(last);
+                result.journal.result = outcome::unknown;
+                result.journal.message = "more than " +
+                                         std::to_string(options_.find_all_max_pages) +
+                                         " pages of payments";
+                result.verdict = outcome::unknown;
+                result.payments = std::move(payments);
+                scrub(result.journal);
+                co_return result;
+            }
+            page = next;
+        }
+        last.request_summary = "GET " + path + " pages=" + std::to_string(page);
+        auto result = wire::reduce_lookup(std::move(last), std::move(payments));
+        scrub(result.journal);
+        co_return result;
+    }
+
+    asio::awaitable<customer_result> get_customer(std::string customer_uid) override {
+        const std::string path = "/subscribe/customers/" + wire::encode_path_segment(customer_uid);
+        request_spec spec;
+        spec.target = url_.path_prefix + path;
+        spec.read_timeout = options_.lookup_timeout;
+        auto got = co_await authorized(spec);
+
+        customer_result result;
+        if (got.token_failure) {
+            result.journal = token_blocked("customer", "GET " + path, got);
+            if (result.journal.result != outcome::config_error)
+                result.journal.result = outcome::unknown;
+        } else {
+            result = wire::classify_customer("GET " + path, got.answer);
+        }
+        scrub(result.journal);
+        co_return result;
+    }
+
+  private:
+    // Sends with the cached token; on 401 refreshes it once and sends once more.
+    asio::awaitable<authorized_answer> authorized(request_spec spec) {
+        authorized_answer out;
+        auto lease = co_await tokens_.get(0);
+        if (lease.failure) {
+            out.token_failure = std::move(lease.failure);
+            co_return out;
+        }
+        spec.bearer = lease.token;
+        out.answer = co_await perform(spec);
+        if (out.answer.http_status != 401) co_return out;
+
+        // The request was refused unprocessed; a second 401 is classified by the caller.
+        auto renewed = co_await tokens_.get(lease.generation);
+        if (renewed.failure) {
+            out.token_failure = std::move(renewed.failure);
+            co_return out;
+        }
+        spec.bearer = renewed.token;
+        out.answer = co_await perform(spec);
+        co_return out;
+    }
+
+    // The journal of a request that no token could be had for. Before any send that is
+    // "not written"; after a 401 the request was written but refused unprocessed.
+    static exchange token_blocked(std::string kind, std::string summary,
+                                  const authorized_answer& got) {
+        exchange x;
+        x.kind = std::move(kind);
+        x.request_summary = std::move(summary);
+        x.request_written = got.answer.request_written;
+        x.http_status = got.answer.http_status;
+        x.latency = got.answer.latency;
+        x.result = got.token_failure->result == outcome::config_error ? outcome::config_error
+                                                                      : outcome::transient;
+        x.message = (got.answer.http_status == 401 ? "HTTP 401, then getToken failed: "
+                                                   : "not sent, getToken failed: ") +
+                    got.token_failure->message;
+        x.code = got.token_failure->code;
+        x.raw = got.token_failure->raw;
+        return x;
+    }
+
+    asio::awaitable<wire::token_result> fetch_token() {
+        request_spec spec;
+        spec.method = http::verb::post;
+        spec.target = url_.path_prefix + "/users/getToken";
+        spec.body = wire::token_body(options_.imp_key, options_.imp_secret);
+        spec.read_timeout = options_.lookup_timeout;
+        auto answer = co_await perform(spec);
+        auto result = wire::classify_token(answer);
+        scrub(result.journal);
+        co_return result;
+    }
+
+    void scrub(exchange& x) const {
+        std::vector<std::string> secrets = tokens_.recent_tokens();
+        secrets.push_back(options_.imp_secret);
+        secrets.push_back(options_.imp_key);
+        for (const auto& secret : secrets) {
+            replace_all(x.request_summary, secret);
+            replace_all(x.message, secret);
+            replace_all(x.raw, secret);
+            replace_all(x.imp_uid, secret);
+        }
+    }
+
+    std::unique_ptr<connection> take_idle() {
+        const auto now = steady::now();
+        while (!idle_.empty()) {
+            auto conn = std::move(idle_.back());
+            idle_.pop_back();
+            if (now - conn->idle_since < options_.idle_timeout && still_open(*conn)) return conn;
+        }
+        return nullptr;
+    }
+
+    std::string describe(const error_code& ec, std::chrono::milliseconds timeout) const {
+        if (ec == beast::error::timeout)
+            return "timed out after " + std::to_string(timeout.count()) + " ms";
+        if (ec == http::error::body_limit)
+            return "answer larger than " + std::to_string(options_.max_response_bytes) + " bytes";
+        if (ec == http::error::header_limit) return "answer headers too large";
+        if (ec == http::error::end_of_stream || ec == asio::error::eof)
+            return "connection closed before a complete answer";
+        return ec.message();
+    }
+
+    asio::awaitable<connect_result> connect() {
+        connect_result out;
+        error_code ec;
+        // The resolver has no deadline of its own: cancel it from a timer.
+        auto resolver = std::make_shared<tcp::resolver>(executor_);
+        asio::steady_timer guard(executor_);
+        guard.expires_after(options_.connect_timeout);
+        guard.async_wait([resolver](error_code wait_error) {
+            if (!wait_error) resolver->cancel();
+        });
+        auto endpoints = co_await resolver->async_resolve(url_.host, url_.port, with_ec(ec));
+        guard.cancel();
+        if (ec) {
+            out.error =
+                "resolve " + url_.host + ": " +
+                (ec == asio::error::operation_aborted ? std::string("timed out") : ec.message());
+            co_return out;
+        }
+
+        auto conn =
+            std::make_unique<connection>(executor_, tls_context_ ? &*tls_context_ : nullptr);
+        conn->lowest().expires_after(options_.connect_timeout);
+        co_await conn->lowest().async_connect(endpoints, with_ec(ec));
+        if (ec) {
+            out.error =
+                "connect to " + url_.host_header + ": " + describe(ec, options_.connect_timeout);
+            co_return out;
+        }
+        if (conn->tls) {
+            if (!is_ip_literal(url_.host) &&
+                !SSL_set_tlsext_host_name(conn->tls->native_handle(), url_.host.c_str())) {
+                out.error = "TLS: cannot set SNI for " + url_.host;
+                co_return out;
+            }
+            conn->tls->set_verify_mode(ssl::verify_peer);
+            conn->tls->set_verify_callback(ssl::host_name_verification(url_.host));
+            co_await conn->tls->async_handshake(ssl::stream_base::client, with_ec(ec));
+            if (ec) {
+                out.error = "TLS handshake with " + url_.host_header + ": " +
+                            describe(ec, options_.connect_timeout);
+                co_return out;
+            }
+        }
+        out.conn = std::move(conn);
+        co_return out;
+    }
+
+    // One HTTP exchange (two when a reused connection turns out stale and the request is
+    // idempotent). See http_client.hpp for the written/not-written rule implemented here.
+    asio::awaitable<wire::http_answer> perform(request_spec spec) {
+        auto slot = co_await limiter_.acquire();
+
+        http::request<http::string_body> request{spec.method, spec.target, 11};
+        request.set(http::field::host, url_.host_header);
+        request.set(http::field::user_agent, "billingd");
+        request.set(http::field::accept, "application/json");
+        if (!spec.bearer.empty()) request.set(http::field::authorization, "Bearer " + spec.bearer);
+        if (spec.method == http::verb::post)
+            request.set(http::field::content_type, "application/json; charset=utf-8");
+        request.body() = spec.body;
+        request.keep_alive(true);
+        request.prepare_payload();
+
+        const auto started = steady::now();
+        wire::http_answer answer;
+        for (int round = 0;; ++round) {
+            // A retry after a stale connection always gets a fresh one.
+            auto conn = round == 0 ? take_idle() : nullptr;
+            const bool reused = conn != nullptr;
+            if (!conn) {
+                auto fresh = co_await connect();
+                if (!fresh.conn) {
+                    answer.request_written = false;
+                    answer.transport_error = std::move(fresh.error);
+                    break;
+                }
+                conn = std::move(fresh.conn);
+            }
+
+            error_code ec;
+            conn->lowest().expires_after(options_.connect_timeout);
+            if (conn->tls) {
+                co_await http::async_write(*conn->tls, request, with_ec(ec));
+            } else {
+                co_await http::async_write(*conn->plain, request, with_ec(ec));
+            }
+            if (ec) {
+                if (!reused) {
+                    answer.request_written = false;
+                    answer.transport_error = "write: " + describe(ec, options_.connect_timeout);
+                    break;
+                }
+                if (spec.idempotent && round == 0) continue;  // stale idle connection
+                answer.request_written = true;
+                answer.transport_error =
+                    "write on a reused connection: " + describe(ec, options_.connect_timeout);
+                break;
+            }
+            answer.request_written = true;
+            if (spec.is_charge && options_.after_charge_written)
+                options_.after_charge_written(spec.merchant_uid);
+
+            http::response_parser<http::string_body> parser;
+            parser.header_limit(max_header_bytes);
+            parser.body_limit(options_.max_response_bytes);
+            conn->lowest().expires_after(spec.read_timeout);
+            if (conn->tls) {
+                co_await http::async_read(*conn->tls, conn->buffer, parser, with_ec(ec));
+            } else {
+                co_await http::async_read(*conn->plain, conn->buffer, parser, with_ec(ec));
+            }
+            if (ec) {
+                const bool nothing_arrived = !parser.got_some() && conn->buffer.size() == 0;
+                if (reused && nothing_arrived && spec.idempotent && round == 0 &&
+                    ec != beast::error::timeout)
+                    continue;  // stale idle connection: a GET can simply go again
+                answer.transport_error = describe(ec, spec.read_timeout);
+                break;
+            }
+            auto& response = parser.get();
+            answer.http_status = static_cast<int>(response.result_int());
+            answer.body = std::move(response.body());
+            if (response.keep_alive() && idle_.size() < options_.max_in_flight) {
+                conn->lowest().expires_never();
+                conn->idle_since = steady::now();
+                idle_.push_back(std::move(conn));
+            }
+            break;
+        }
+        answer.latency = since(started);
+        co_return answer;
+    }
+
+    asio::any_io_executor executor_;
+    http_client_options options_;
+    base_url url_;
+    std::optional<ssl::context> tls_context_;
+    request_limiter limiter_;
+    token_cache tokens_;
+    std::vector<std::unique_ptr<connection>> idle_;
+};
+
+}  // namespace
+
+std::unique_ptr<client> make_http_client(asio::io_context& io, http_client_options options) {
+    auto parsed = parse_base_url(options.base_url);
+    if (auto* error = std::get_if<std::string>(&parsed)) throw std::invalid_argument(*error);
+    return std::make_unique<http_client>(io, std::move(options),
+                                         std::move(std::get<base_url>(parsed)));
+}
+
+}  // namespace billingd::gateway
