@@ -1,0 +1,391 @@
+#include "daemon/config.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <vector>
+
+#include "daemon/credentials.hpp"
+#include "domain/merchant_uid.hpp"
+#include "gateway/http_client.hpp"
+
+namespace billingd::daemon {
+namespace {
+
+std::string position(const std::string& source, const toml::source_region& where) {
+    if (where.begin.line == 0) return source;
+    return fmt::format("{}:{}:{}", source, where.begin.line, where.begin.column);
+}
+
+std::string_view type_name(toml::node_type t) {
+    switch (t) {
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "an integer";
+        case toml::node_type::floating_point:
+            return "a floating-point number";
+        case toml::node_type::boolean:
+            return "a boolean";
+        case toml::node_type::date:
+            return "a date";
+        case toml::node_type::time:
+            return "a time";
+        case toml::node_type::date_time:
+            return "a date-time";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::table:
+            return "a table";
+        case toml::node_type::none:
+            break;
+    }
+    return "nothing";
+}
+
+bool looks_like_secret(std::string_view key) {
+    std::string lower(key);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    return lower.find("imp_key") != std::string::npos ||
+           lower.find("imp_secret") != std::string::npos ||
+           lower.find("secret") != std::string::npos || lower == "api_key" || lower == "key";
+}
+
+// Refuses any key that looks like a credential, wherever it is, before anything else: the
+// operator must learn where secrets go, not that the key is unknown. Values are never shown.
+void refuse_secrets(const toml::node& node, const std::string& path, const std::string& source) {
+    if (const auto* table = node.as_table()) {
+        for (auto&& [key, value] : *table) {
+            const std::string name =
+                path.empty() ? std::string(key.str()) : path + "." + std::string(key.str());
+            if (looks_like_secret(key.str())) {
+                throw config_error(fmt::format(
+                    "{}: key '{}': secrets are never read from the configuration file; put the "
+                    "PortOne key and secret in $CREDENTIALS_DIRECTORY/{} and "
+                    "$CREDENTIALS_DIRECTORY/{} (systemd LoadCredential=), or for development in "
+                    "the environment variables {} and {}",
+                    position(source, key.source()), name, imp_key_credential, imp_secret_credential,
+                    imp_key_env, imp_secret_env));
+            }
+            refuse_secrets(value, name, source);
+        }
+    } else if (const auto* array = node.as_array()) {
+        for (const auto& element : *array) refuse_secrets(element, path, source);
+    }
+}
+
+// Reads one table: rejects keys it does not know, checks types and ranges, names the key.
+class table_reader {
+  public:
+    table_reader(const toml::table& table, std::string prefix, const std::string& source,
+                 std::initializer_list<std::string_view> known)
+        : table_(table), prefix_(std::move(prefix)), source_(source) {
+        for (auto&& [key, value] : table_) {
+            if (std::find(known.begin(), known.end(), key.str()) != known.end()) continue;
+            std::string hint;
+            for (auto k : known) hint += (hint.empty() ? "" : ", ") + std::string(k);
+            throw config_error(fmt::format("{}: unknown key '{}' (known keys{}: {})",
+                                           position(source_, key.source()), name(key.str()),
+                                           prefix_.empty() ? "" : " in [" + prefix_ + "]", hint));
+        }
+    }
+
+    [[noreturn]] void fail(std::string_view key, std::string_view what) const {
+        const toml::node* node = table_.get(key);
+        throw config_error(fmt::format("{}: key '{}': {}",
+                                       node ? position(source_, node->source()) : source_,
+                                       name(key), what));
+    }
+
+    const toml::table* table(std::string_view key) const {
+        const toml::node* node = table_.get(key);
+        if (!node) return nullptr;
+        if (!node->is_table())
+            fail(key, fmt::format("must be a table, not {}", type_name(node->type())));
+        return node->as_table();
+    }
+
+    std::optional<std::int64_t> integer(std::string_view key, std::int64_t min,
+                                        std::int64_t max) const {
+        const toml::node* node = table_.get(key);
+        if (!node) return std::nullopt;
+        const auto* value = node->as_integer();
+        if (!value) fail(key, fmt::format("must be an integer, not {}", type_name(node->type())));
+        return checked(key, value->get(), min, max);
+    }
+
+    std::optional<double> number(std::string_view key, double min, double max) const {
+        const toml::node* node = table_.get(key);
+        if (!node) return std::nullopt;
+        double v = 0;
+        if (const auto* i = node->as_integer()) {
+            v = static_cast<double>(i->get());
+        } else if (const auto* f = node->as_floating_point()) {
+            v = f->get();
+        } else {
+            fail(key, fmt::format("must be a number, not {}", type_name(node->type())));
+        }
+        if (!(v >= min && v <= max)) fail(key, fmt::format("must be between {} and {}", min, max));
+        return v;
+    }
+
+    std::optional<std::string> string(std::string_view key) const {
+        const toml::node* node = table_.get(key);
+        if (!node) return std::nullopt;
+        const auto* value = node->as_string();
+        if (!value) fail(key, fmt::format("must be a string, not {}", type_name(node->type())));
+        return value->get();
+    }
+
+    std::optional<std::vector<std::int64_t>> integers(std::string_view key, std::int64_t min,
+                                                      std::int64_t max) const {
+        const toml::node* node = table_.get(key);
+        if (!node) return std::nullopt;
+        const auto* array = node->as_array();
+        if (!array) {
+            fail(key, fmt::format("must be an array of integers, not {}", type_name(node->type())));
+        }
+        std::vector<std::int64_t> out;
+        for (const auto& element : *array) {
+            const auto* value = element.as_integer();
+            if (!value) {
+                fail(key, fmt::format("must be an array of integers, found {}",
+                                      type_name(element.type())));
+            }
+            out.push_back(checked(key, value->get(), min, max));
+        }
+        return out;
+    }
+
+  private:
+    std::string name(std::string_view key) const {
+        return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+    }
+    std::int64_t checked(std::string_view key, std::int64_t v, std::int64_t min,
+                         std::int64_t max) const {
+        if (v < min || v > max)
+            fail(key, fmt::format("must be between {} and {} (got {})", min, max, v));
+        return v;
+    }
+
+    const toml::table& table_;
+    std::string prefix_;
+    const std::string& source_;
+};
+
+std::chrono::seconds secs(std::int64_t v) {
+    return std::chrono::seconds{v};
+}
+
+constexpr std::int64_t day = 24 * 3600;
+constexpr std::int64_t max_timeout_ms = 10 * 60 * 1000;
+
+void read_portone(const table_reader& r, gateway::http_client_options& p) {
+    if (auto v = r.string("base_url")) {
+        if (auto problem = gateway::validate_base_url(*v)) r.fail("base_url", *problem);
+        p.base_url = *v;
+    }
+    if (auto v = r.integer("connect_timeout_ms", 1, max_timeout_ms))
+        p.connect_timeout = std::chrono::milliseconds{*v};
+    if (auto v = r.integer("charge_timeout_ms", 1, max_timeout_ms))
+        p.charge_timeout = std::chrono::milliseconds{*v};
+    if (auto v = r.integer("lookup_timeout_ms", 1, max_timeout_ms))
+        p.lookup_timeout = std::chrono::milliseconds{*v};
+    if (auto v = r.integer("max_response_bytes", 4096, std::int64_t{64} << 20))
+        p.max_response_bytes = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("max_in_flight", 1, 1024))
+        p.max_in_flight = static_cast<std::size_t>(*v);
+    if (auto v = r.number("max_requests_per_second", 0, 100'000)) p.max_requests_per_second = *v;
+    if (auto v = r.string("ca_file")) {
+        if (!v->empty() && !std::ifstream(*v).good()) {
+            r.fail("ca_file", fmt::format("cannot read '{}'", *v));
+        }
+        p.ca_file = *v;
+    }
+}
+
+std::optional<calendar::quiet_hours> parse_quiet_hours(std::string_view text) {
+    const auto dash = text.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    auto start = calendar::parse_time_of_day(text.substr(0, dash));
+    auto end = calendar::parse_time_of_day(text.substr(dash + 1));
+    if (!start || !end) return std::nullopt;
+    return calendar::quiet_hours{*start, *end};
+}
+
+void read_billing(const table_reader& r, config& c) {
+    if (auto v = r.string("time_zone")) {
+        if (!calendar::find_zone(*v)) {
+            r.fail("time_zone", fmt::format("unknown time zone '{}' (expected an IANA name such as "
+                                            "Asia/Seoul)",
+                                            *v));
+        }
+        c.time_zone = *v;
+    }
+    if (auto v = r.string("charge_time")) {
+        auto t = calendar::parse_time_of_day(*v);
+        if (!t) r.fail("charge_time", fmt::format("'{}' is not a time of day HH:MM", *v));
+        c.charge_time = *t;
+    }
+    if (auto v = r.string("merchant_uid_prefix")) {
+        if (auto problem = domain::check_merchant_uid_prefix(*v))
+            r.fail("merchant_uid_prefix", *problem);
+        c.engine.merchant_uid_prefix = *v;
+    }
+    if (auto v = r.integer("max_catch_up_periods", 1, 1000))
+        c.engine.max_catch_up_periods = static_cast<int>(*v);
+    if (auto v = r.string("quiet_hours"); v && !v->empty()) {
+        auto q = parse_quiet_hours(*v);
+        if (!q) r.fail("quiet_hours", fmt::format("'{}' is not a window HH:MM-HH:MM", *v));
+        if (q->empty())
+            r.fail("quiet_hours", "start and end are equal; use \"\" for no quiet hours");
+        c.engine.quiet = *q;
+    }
+    if (auto v = r.integer("batch_size", 1, 100'000)) c.engine.batch_size = static_cast<int>(*v);
+}
+
+void read_retry(const table_reader& r, config& c) {
+    auto& t = c.engine.transient;
+    if (auto v = r.integer("transient_base_seconds", 1, day)) t.base = secs(*v);
+    if (auto v = r.integer("transient_cap_seconds", 1, day)) t.cap = secs(*v);
+    if (t.cap < t.base)
+        r.fail("transient_cap_seconds", "must not be less than transient_base_seconds");
+    if (auto v = r.integer("transient_max_tries", 1, 1000)) t.max_tries = static_cast<int>(*v);
+    if (auto v = r.integer("transient_pass_delay_seconds", 1, 7 * day)) t.pass_delay = secs(*v);
+
+    auto& u = c.engine.unknown;
+    if (auto v = r.integer("unknown_give_up_seconds", 60, 30 * day)) u.give_up_after = secs(*v);
+    if (auto v = r.integers("unknown_delays_seconds", 1, 30 * day)) {
+        u.first_delays.clear();
+        for (auto d : *v) u.first_delays.push_back(secs(d));
+    }
+    if (auto v = r.integer("unknown_then_every_seconds", 1, 30 * day)) u.then_every = secs(*v);
+
+    auto& d = c.engine.dunning;
+    if (auto v = r.integers("dunning_days", 1, 366)) {
+        if (std::adjacent_find(v->begin(), v->end(), std::greater_equal<>{}) != v->end()) {
+            r.fail("dunning_days", "must be strictly increasing (days after the first decline)");
+        }
+        d.retry_after.clear();
+        for (auto days : *v) d.retry_after.push_back(std::chrono::days{days});
+    }
+    if (auto v = r.string("dunning_exhausted")) {
+        if (*v == "unpaid") {
+            d.when_exhausted = domain::dunning_exhausted_action::mark_unpaid;
+        } else if (*v == "cancel") {
+            d.when_exhausted = domain::dunning_exhausted_action::cancel;
+        } else {
+            r.fail("dunning_exhausted",
+                   fmt::format("'{}' is neither \"unpaid\" nor \"cancel\"", *v));
+        }
+    }
+}
+
+void read_guardrails(const table_reader& r, config& c) {
+    constexpr auto max = std::numeric_limits<std::int64_t>::max();
+    if (auto v = r.integer("max_amount_per_charge", 0, max)) c.engine.max_amount_per_charge = *v;
+    if (auto v = r.integer("max_charges_per_pass", 0, max)) c.engine.max_charges_per_pass = *v;
+}
+
+void read_log(const table_reader& r, config& c) {
+    if (auto v = r.string("level")) {
+        static constexpr std::string_view levels[] = {"trace", "debug",    "info", "warn",
+                                                      "error", "critical", "off"};
+        if (std::find(std::begin(levels), std::end(levels), *v) == std::end(levels)) {
+            r.fail("level", fmt::format("'{}' is not one of trace, debug, info, warn, error, "
+                                        "critical, off",
+                                        *v));
+        }
+        c.log_level = *v;
+    }
+}
+
+config from_table(const toml::table& root, const std::string& source) {
+    refuse_secrets(root, "", source);
+    config c;
+    c.source = source;
+    const table_reader top(root, "", source,
+                           {"database", "portone", "billing", "retry", "guardrails", "log"});
+    if (auto v = top.string("database")) {
+        if (v->empty()) top.fail("database", "must not be empty");
+        c.database = *v;
+    }
+    const toml::table empty;
+    auto section = [&](std::string_view name, std::initializer_list<std::string_view> keys) {
+        const toml::table* t = top.table(name);
+        return table_reader(t ? *t : empty, std::string(name), source, keys);
+    };
+    read_portone(section("portone", {"base_url", "connect_timeout_ms", "charge_timeout_ms",
+                                     "lookup_timeout_ms", "max_response_bytes", "max_in_flight",
+                                     "max_requests_per_second", "ca_file"}),
+                 c.portone);
+    read_billing(section("billing", {"time_zone", "charge_time", "merchant_uid_prefix",
+                                     "max_catch_up_periods", "quiet_hours", "batch_size"}),
+                 c);
+    read_retry(section("retry", {"transient_base_seconds", "transient_cap_seconds",
+                                 "transient_max_tries", "transient_pass_delay_seconds",
+                                 "unknown_delays_seconds", "unknown_then_every_seconds",
+                                 "unknown_give_up_seconds", "dunning_days", "dunning_exhausted"}),
+               c);
+    read_guardrails(section("guardrails", {"max_amount_per_charge", "max_charges_per_pass"}), c);
+    read_log(section("log", {"level"}), c);
+
+    c.engine.max_in_flight = c.portone.max_in_flight;
+    c.engine.quiet_zone = calendar::find_zone(c.time_zone);
+    return c;
+}
+
+std::string parse_failure(const toml::parse_error& e, const std::string& source) {
+    return fmt::format("{}: {}", position(source, e.source()), e.description());
+}
+
+}  // namespace
+
+environment process_environment() {
+    return [](std::string_view name) -> std::optional<std::string> {
+        const char* value = std::getenv(std::string(name).c_str());
+        if (!value) return std::nullopt;
+        return std::string(value);
+    };
+}
+
+config parse_config_file(const std::string& path) {
+    if (!std::ifstream(path).good()) {
+        throw config_error(fmt::format("{}: cannot open the configuration file", path));
+    }
+    try {
+        return from_table(toml::parse_file(path), path);
+    } catch (const toml::parse_error& e) {
+        throw config_error(parse_failure(e, path));
+    }
+}
+
+config parse_config_text(std::string_view text, const std::string& source) {
+    try {
+        return from_table(toml::parse(text, source), source);
+    } catch (const toml::parse_error& e) {
+        throw config_error(parse_failure(e, source));
+    }
+}
+
+void load_credentials(config& c, const environment& env) {
+    c.portone.imp_key =
+        read_secret("PortOne API key (imp_key)", imp_key_credential, imp_key_env, env);
+    c.portone.imp_secret =
+        read_secret("PortOne API secret (imp_secret)", imp_secret_credential, imp_secret_env, env);
+}
+
+config load_config(const std::string& path, const environment& env) {
+    config c = parse_config_file(path);
+    load_credentials(c, env);
+    return c;
+}
+
+}  // namespace billingd::daemon

@@ -1,0 +1,65 @@
+// billingd's configuration: one TOML file plus two secrets from the environment.
+//
+// load_config() reads the TOML file (see etc/billingd.toml for every key and its default),
+// validates every value and reads the PortOne key and secret from
+// `$CREDENTIALS_DIRECTORY/portone_imp_key` / `portone_imp_secret` (systemd LoadCredential=),
+// falling back to BILLINGD_PORTONE_IMP_KEY / BILLINGD_PORTONE_IMP_SECRET for development.
+// Secrets are never read from the TOML file: a file that names imp_key/imp_secret is refused.
+//
+// Errors: config_error (exit 78) with a message naming the file, line and key where known.
+// Messages never contain a secret. Unknown keys are errors, so typos do not go unnoticed.
+// Thread safety: pure apart from reading the file, the credentials and the environment.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "calendar/calendar.hpp"
+#include "gateway/http_client.hpp"
+#include "scheduler/engine.hpp"
+
+namespace billingd::daemon {
+
+class config_error : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Names of the credential files and their development fallbacks.
+inline constexpr std::string_view imp_key_credential = "portone_imp_key";
+inline constexpr std::string_view imp_secret_credential = "portone_imp_secret";
+inline constexpr std::string_view imp_key_env = "BILLINGD_PORTONE_IMP_KEY";
+inline constexpr std::string_view imp_secret_env = "BILLINGD_PORTONE_IMP_SECRET";
+
+struct config {
+    std::string source;  // the file it was read from
+    std::string database = "/var/lib/billingd/billingd.db";
+    gateway::http_client_options portone;  // [portone] plus the two secrets
+    scheduler::engine_config engine;       // quiet_zone points into the OS tz database
+    // Defaults for new subscriptions (billingctl) and the zone of the quiet hours.
+    std::string time_zone = "Asia/Seoul";
+    calendar::time_of_day charge_time{std::chrono::hours{10}};
+    std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
+};
+
+// Looks up an environment variable; std::nullopt when unset. Tests inject their own.
+using environment = std::function<std::optional<std::string>(std::string_view name)>;
+environment process_environment();
+
+// Parses and validates `path` without reading secrets (imp_key/imp_secret stay empty).
+config parse_config_file(const std::string& path);
+// The same for TOML text; `source` names it in messages.
+config parse_config_text(std::string_view text, const std::string& source);
+
+// Fills config.portone.imp_key/imp_secret from the credentials directory or the environment.
+void load_credentials(config& c, const environment& env);
+
+// parse_config_file + load_credentials.
+config load_config(const std::string& path, const environment& env = process_environment());
+
+}  // namespace billingd::daemon

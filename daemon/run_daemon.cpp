@@ -1,0 +1,231 @@
+// The long-running daemon: one io_context, one thread.
+//
+//   recover(); loop { run_pass(); sleep until next_wakeup() (at most 30 s) }
+//
+// The sleep ends early when another process commits to the database (PRAGMA data_version,
+// checked once a second), so a subscription inserted with sqlite3 or billingctl is charged
+// within seconds. SIGTERM/SIGINT stop new requests; the current pass finishes (bounded by
+// shutdown_grace) and the process exits 0. Rows cut off by the bound stay `sending` and are
+// reconciled by recover() at the next start.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+
+#include "calendar/calendar.hpp"
+#include "daemon/lock_file.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/notify.hpp"
+#include "daemon/report.hpp"
+#include "daemon/runtime.hpp"
+#include "daemon/services.hpp"
+#include "scheduler/clock.hpp"
+#include "scheduler/engine.hpp"
+
+namespace billingd::daemon {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+constexpr auto max_sleep = 30s;
+constexpr auto data_version_poll = 1s;
+constexpr auto shutdown_grace = 30s;
+constexpr auto failed_pass_delay = 30s;
+constexpr int max_consecutive_failures = 5;
+
+class runner {
+  public:
+    runner(asio::io_context& io, storage::store& store, scheduler::engine& engine,
+           const scheduler::clock& clock)
+        : io_(io),
+          store_(store),
+          engine_(engine),
+          clock_(clock),
+          signals_(io, SIGINT, SIGTERM),
+          sleep_timer_(io),
+          watchdog_timer_(io),
+          grace_timer_(io) {}
+
+    // Runs until a signal stops it. Returns the exit code.
+    int run() {
+        wait_for_signal();
+        if (auto interval = notify::watchdog_interval()) feed_watchdog(*interval);
+        asio::co_spawn(io_, loop(), [this](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    spdlog::critical("daemon loop failed: {}", ex.what());
+                }
+                exit_code_ = exit_code::software;
+            }
+            signals_.cancel();
+            watchdog_timer_.cancel();
+            grace_timer_.cancel();
+            io_.stop();
+        });
+        io_.run();
+        if (forced_) {
+            // Coroutines are still suspended inside the engine and the client; unwinding them
+            // after those are gone is unsafe, and everything committed is durable already.
+            notify::stopping("stopped (shutdown grace period exceeded)");
+            spdlog::shutdown();
+            std::_Exit(exit_code::ok);
+        }
+        notify::stopping("stopped");
+        spdlog::info("billingd stopped");
+        return exit_code_;
+    }
+
+  private:
+    asio::awaitable<void> loop() {
+        int failures = 0;
+        bool halt_logged = false;
+        while (!stopping_) {
+            // Read before the pass: a commit by another process during the pass must still
+            // cut the following sleep short. Our own commits do not change it.
+            const std::int64_t seen_version = store_.db().data_version();
+            notify::status("charging");
+            bool failed = false;
+            try {
+                const scheduler::pass_summary summary = co_await engine_.run_pass();
+                log_pass(summary);
+                failures = 0;
+            } catch (const std::exception& e) {
+                // Infrastructure failure (disk, corrupt database): log once, back off, and give
+                // up after several in a row so systemd can restart us.
+                spdlog::error("pass failed error={}", e.what());
+                if (++failures >= max_consecutive_failures) throw;
+                failed = true;
+            }
+            if (failed) {
+                co_await sleep(failed_pass_delay, seen_version);
+                continue;
+            }
+            if (stopping_) break;
+            if (engine_.halted() && !halt_logged) {
+                spdlog::error("charging halted by a configuration error; fix it and restart");
+                halt_logged = true;
+            }
+            co_await sleep(next_sleep(), seen_version);
+        }
+    }
+
+    std::chrono::seconds next_sleep() {
+        const auto next = engine_.next_wakeup();
+        std::chrono::seconds delay = max_sleep;
+        if (next) delay = std::clamp<std::chrono::seconds>(*next - clock_.now(), 1s, max_sleep);
+        notify::status(fmt::format("{}idle; next wake {}", engine_.halted() ? "HALTED: " : "",
+                                   calendar::format_utc(clock_.now() + delay)));
+        return delay;
+    }
+
+    // Sleeps `duration`, ending early on a stop or a commit by another connection.
+    asio::awaitable<void> sleep(steady::duration duration, std::int64_t seen_version) {
+        const auto deadline = steady::now() + duration;
+        while (!stopping_) {
+            const auto left = deadline - steady::now();
+            if (left <= steady::duration::zero()) co_return;
+            sleep_timer_.expires_after(std::min<steady::duration>(left, data_version_poll));
+            boost::system::error_code ec;
+            co_await sleep_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            if (stopping_) co_return;
+            if (store_.db().data_version() != seen_version) {
+                spdlog::debug("database changed by another connection: waking up");
+                co_return;
+            }
+        }
+    }
+
+    void wait_for_signal() {
+        signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+            if (ec) return;
+            if (stopping_) {
+                spdlog::warn("signal={} while stopping: still waiting for the current pass", signo);
+                wait_for_signal();
+                return;
+            }
+            spdlog::info("signal={} stopping: no new requests, finishing the current pass", signo);
+            notify::stopping("stopping: finishing the requests on the wire");
+            stopping_ = true;
+            engine_.stop();
+            sleep_timer_.cancel();
+            grace_timer_.expires_after(shutdown_grace);
+            grace_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
+                if (timer_ec) return;
+                spdlog::error(
+                    "the current pass did not finish within {} s; exiting, charges "
+                    "on the wire are reconciled at the next start",
+                    shutdown_grace.count());
+                forced_ = true;
+                io_.stop();
+            });
+            wait_for_signal();
+        });
+    }
+
+    // WATCHDOG=1 from the event loop itself: a blocked loop stops feeding it.
+    void feed_watchdog(std::chrono::microseconds interval) {
+        notify::watchdog();
+        watchdog_timer_.expires_after(interval);
+        watchdog_timer_.async_wait([this, interval](const boost::system::error_code& ec) {
+            if (!ec) feed_watchdog(interval);
+        });
+    }
+
+    asio::io_context& io_;
+    storage::store& store_;
+    scheduler::engine& engine_;
+    const scheduler::clock& clock_;
+    asio::signal_set signals_;
+    asio::steady_timer sleep_timer_;
+    asio::steady_timer watchdog_timer_;
+    asio::steady_timer grace_timer_;
+    bool stopping_ = false;
+    bool forced_ = false;
+    int exit_code_ = exit_code::ok;
+};
+
+}  // namespace
+
+int run_daemon(const config& cfg) {
+    const database_lock lock(cfg.database);
+    spdlog::info("billingd {} starting database={} base_url={} time_zone={}", version(),
+                 cfg.database, cfg.portone.base_url, cfg.time_zone);
+
+    auto store = open_store(cfg);
+    asio::io_context io;
+    auto gateway = open_gateway(io, cfg);
+    const scheduler::system_clock clock;
+    scheduler::engine engine(*store, *gateway, clock, cfg.engine);
+    engine.on_decision(log_decision);
+    notify::ready("database open and migrated");
+
+    if (const int recovered = engine.recover(); recovered > 0) {
+        spdlog::warn("recovered charges_left_on_the_wire={} (reconciled before any resend)",
+                     recovered);
+    }
+    if (const attention_report r = read_attention(*store); r.any()) {
+        spdlog::warn(
+            "needs attention in_doubt={} in_doubt_amount={} parked={} parked_amount={} "
+            "subscriptions_needing_attention={}",
+            r.in_doubt, r.in_doubt_amount, r.parked, r.parked_amount,
+            r.subscriptions_needing_attention);
+    }
+    runner r(io, *store, engine, clock);
+    return r.run();
+}
+
+}  // namespace billingd::daemon

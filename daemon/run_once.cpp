@@ -1,0 +1,82 @@
+// --once: charge everything due at the (possibly simulated) time, settle what can be settled
+// now, print a summary, exit 0 when nothing needs attention and 1 otherwise.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <memory>
+
+#include "calendar/calendar.hpp"
+#include "daemon/lock_file.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/report.hpp"
+#include "daemon/runtime.hpp"
+#include "daemon/services.hpp"
+#include "scheduler/clock.hpp"
+#include "scheduler/engine.hpp"
+
+namespace billingd::daemon {
+
+namespace asio = boost::asio;
+
+int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of) {
+    const database_lock lock(cfg.database);
+    std::unique_ptr<scheduler::clock> clock;
+    if (as_of) {
+        clock = std::make_unique<scheduler::manual_clock>(*as_of);
+    } else {
+        clock = std::make_unique<scheduler::system_clock>();
+    }
+    spdlog::info("billingd {} --once database={} base_url={} as_of={}", version(), cfg.database,
+                 cfg.portone.base_url, calendar::format_utc(clock->now()));
+
+    auto store = open_store(cfg);
+    asio::io_context io;
+    auto gateway = open_gateway(io, cfg);
+    scheduler::engine_config engine_cfg = cfg.engine;
+    engine_cfg.settle_unknown_immediately = true;
+    scheduler::engine engine(*store, *gateway, *clock, engine_cfg);
+    engine.on_decision(log_decision);
+
+    if (const int recovered = engine.recover(); recovered > 0) {
+        spdlog::warn("recovered charges_left_on_the_wire={} (reconciled before any resend)",
+                     recovered);
+    }
+
+    // SIGINT/SIGTERM: stop starting requests; those on the wire finish and are journaled.
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&engine](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        spdlog::warn("signal={} stopping after the requests on the wire", signo);
+        engine.stop();
+    });
+
+    std::optional<scheduler::pass_summary> result;
+    std::exception_ptr failure;
+    asio::co_spawn(io, engine.run_until_idle(),
+                   [&](std::exception_ptr e, scheduler::pass_summary summary) {
+                       if (e) {
+                           failure = e;
+                       } else {
+                           result = summary;
+                       }
+                       signals.cancel();
+                       io.stop();  // idle keep-alive connections must not keep us waiting
+                   });
+    io.run();
+    if (failure) std::rethrow_exception(failure);
+    if (!result) throw std::runtime_error("the charging pass did not complete");
+
+    log_pass(*result);
+    const attention_report now = read_attention(*store);
+    const bool attention = now.any() || result->halted;
+    if (result->halted) spdlog::error("charging halted reason={}", result->halt_reason);
+    print_summary(stdout, *result, now, attention);
+    return attention ? exit_code::needs_attention : exit_code::ok;
+}
+
+}  // namespace billingd::daemon

@@ -1,0 +1,31 @@
+// The two ways billingd runs, shared by main.cpp: `--once` (charge what is due, report, exit)
+// and the long-running daemon. Both take the configuration already validated.
+//
+// Errors: both return an exit code for the outcomes they expect (exit_code below) and throw
+// for infrastructure failures (storage::error, std::bad_alloc, ...), which main maps to 70.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+#include "daemon/config.hpp"
+
+namespace billingd::daemon {
+
+// sysexits.h values where one fits.
+namespace exit_code {
+inline constexpr int ok = 0;
+inline constexpr int needs_attention = 1;  // --once: parked, in-doubt or halted work remains
+inline constexpr int usage = 64;           // EX_USAGE: bad command line
+inline constexpr int software = 70;        // EX_SOFTWARE: internal error
+inline constexpr int locked = 75;          // EX_TEMPFAIL: another billingd holds the database
+inline constexpr int config = 78;          // EX_CONFIG: bad configuration or missing secrets
+}  // namespace exit_code
+
+std::string_view version();
+
+int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of);
+int run_daemon(const config& cfg);
+
+}  // namespace billingd::daemon

@@ -1,0 +1,22 @@
+// The concrete parts both run modes assemble: the store and the PortOne client.
+// Errors: open_gateway turns the client's std::invalid_argument (bad base_url, unreadable
+// ca_file) into config_error; open_store throws storage::error.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+
+#include "daemon/config.hpp"
+#include "gateway/client.hpp"
+#include "storage/store.hpp"
+
+namespace billingd::daemon {
+
+// Opens (creates, migrates) the database. While an operator holds a write lock the store
+// waits; each wait is logged and, under systemd, reported in STATUS= and fed to the watchdog
+// (waiting for a lock is deliberate, not a hang).
+std::unique_ptr<storage::store> open_store(const config& cfg);
+
+std::unique_ptr<gateway::client> open_gateway(boost::asio::io_context& io, const config& cfg);
+
+}  // namespace billingd::daemon
