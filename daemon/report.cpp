@@ -34,12 +34,12 @@ attention_report read_attention(storage::store& store) {
     return r;
 }
 
-void print_summary(std::FILE* out, const scheduler::pass_summary& run, const attention_report& now,
-                   bool needs_attention) {
+void print_summary(std::FILE* out, std::string_view as_of, const scheduler::pass_summary& run,
+                   const attention_report& now, bool needs_attention) {
     auto row = [out](std::string_view name, auto value) {
         fmt::print(out, "  {:<34}{:>12}\n", name, value);
     };
-    fmt::print(out, "this run\n");
+    fmt::print(out, "billingd --once as of {}\nthis run\n", as_of);
     row("paid", run.paid);
     row("paid amount", run.paid_amount);
     row("declined", run.declined);

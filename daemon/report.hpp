@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <string_view>
 
 #include "scheduler/engine.hpp"
 #include "storage/store.hpp"
@@ -23,7 +24,7 @@ struct attention_report {
 attention_report read_attention(storage::store& store);
 
 // The human summary of a --once run (this run's counts, then the database's totals).
-void print_summary(std::FILE* out, const scheduler::pass_summary& run, const attention_report& now,
-                   bool needs_attention);
+void print_summary(std::FILE* out, std::string_view as_of, const scheduler::pass_summary& run,
+                   const attention_report& now, bool needs_attention);
 
 }  // namespace billingd::daemon

@@ -59,3 +59,29 @@ TEST_CASE("billingd exits 78 on a bad configuration and 0 when --check-config pa
 TEST_CASE("billingd --version exits 0 without a configuration") {
     CHECK(run("--version") == 0);
 }
+
+TEST_CASE("billingd --once exits 0 on an empty database and 1 when a charge is parked") {
+    temp_dir dir;
+    // Nothing is due, so nothing is sent: the port need not be listening.
+    const auto cfg = dir.write("ok.toml", "database = \"" + dir.path() +
+                                              "/b.db\"\n[portone]\nbase_url = "
+                                              "\"http://127.0.0.1:9\"\n");
+    CHECK(run("--once --config " + cfg, with_secrets) == 0);
+    const std::string park =
+        "sqlite3 '" + dir.path() +
+        "/b.db' \"INSERT INTO subscriptions (customer_uid, amount, order_name, interval_unit, "
+        "anchor_date, needs_attention) VALUES ('c1', 100, 'Plan', 'month', '2024-01-01', "
+        "'test: fixed by hand')\"";
+    REQUIRE(std::system(park.c_str()) == 0);
+    CHECK(run("--once --config " + cfg + " --as-of 2024-01-01", with_secrets) == 1);
+}
+
+TEST_CASE("a second billingd on the same database refuses to start") {
+    temp_dir dir;
+    const auto cfg = dir.write("ok.toml", "database = \"" + dir.path() +
+                                              "/b.db\"\n[portone]\nbase_url = "
+                                              "\"http://127.0.0.1:9\"\n");
+    const std::string lock = dir.path() + "/b.db.lock";
+    // flock(1) holds the lock the way a running billingd does.
+    CHECK(run("--once --config " + cfg, with_secrets + " flock -n '" + lock + "'") == 75);
+}
