@@ -1,0 +1,43 @@
+// billingctl's commands. Each add_*_commands function registers its subcommands on the CLI11
+// app; parsing selects exactly one `action`, which main() runs with a context afterwards.
+// Actions throw ctl::failure (with the exit code) for anything the operator must fix.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "context.hpp"
+
+namespace billingd::ctl {
+
+using action = std::function<void(context&)>;
+
+void add_subscription_commands(CLI::App& app, action& selected);
+void add_subscription_add_command(CLI::App& subscription, action& selected);
+void add_read_commands(CLI::App& app, action& selected);
+void add_charge_commands(CLI::App& app, action& selected);
+void add_customer_commands(CLI::App& app, action& selected);
+
+// Selects `run(context, *options)` when `sub` is the parsed subcommand. `check`, if given,
+// runs at parse time and may throw CLI errors (exit 64).
+template <typename Options>
+void on_parsed(CLI::App* sub, action& selected, std::shared_ptr<Options> options,
+               void (*run)(context&, const Options&),
+               std::function<void(Options&)> check = nullptr) {
+    sub->callback([&selected, options, run, check] {
+        if (check) check(*options);
+        selected = [options, run](context& c) { run(c, *options); };
+    });
+}
+
+inline std::int64_t to_unix(std::chrono::sys_seconds t) {
+    return t.time_since_epoch().count();
+}
+inline std::chrono::sys_seconds from_unix(std::int64_t t) {
+    return std::chrono::sys_seconds{std::chrono::seconds{t}};
+}
+
+}  // namespace billingd::ctl

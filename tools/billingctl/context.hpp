@@ -1,0 +1,86 @@
+// billingctl internals: exit codes, the error type commands throw, and the context every
+// command runs in (options, configuration, the store, the clock, event rows).
+//
+// Commands throw `failure` with the exit code to use; main() prints the message once.
+// The store is opened lazily, so commands that fail validation never touch the database.
+// The configuration is read only when needed: `--database` alone is enough for every command
+// that does not call PortOne. Thread safety: one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "daemon/config.hpp"
+#include "storage/store.hpp"
+
+namespace billingd::ctl {
+
+// sysexits.h values, as documented in `billingctl --help`.
+namespace exit_code {
+inline constexpr int ok = 0;
+inline constexpr int usage = 64;        // bad command line
+inline constexpr int data = 65;         // unknown id, invalid value, illegal transition
+inline constexpr int unavailable = 69;  // PortOne cannot be reached or gave no clear answer
+inline constexpr int software = 70;     // database or internal error
+inline constexpr int config = 78;       // bad or missing configuration or database
+}  // namespace exit_code
+
+class failure : public std::runtime_error {
+  public:
+    failure(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    int code() const { return code_; }
+
+  private:
+    int code_;
+};
+
+struct global_options {
+    std::string config_path = "/etc/billingd/billingd.toml";
+    bool config_given = false;
+    std::string database;  // overrides the configuration's `database`
+    bool json = false;
+    std::string actor = "billingctl";
+};
+
+class context {
+  public:
+    explicit context(global_options options);
+    ~context();
+    context(const context&) = delete;
+    context& operator=(const context&) = delete;
+
+    bool json() const { return options_.json; }
+    const std::string& actor() const { return options_.actor; }
+    // Wall-clock now, UNIX seconds (billingctl is a tool main: it may read the clock).
+    std::int64_t now() const;
+
+    // The configuration without secrets; nullptr when only --database was given.
+    // Throws daemon::config_error.
+    const daemon::config* config();
+    // The configuration plus the PortOne credentials, for commands that call PortOne.
+    daemon::config portone_config();
+
+    // Opens the database (migrating it like billingd does). `create`: a missing file is
+    // created (subscription add); otherwise a missing file is a configuration error.
+    storage::store& store(bool create = false);
+
+    // Appends an event row written by this operator (call inside a write transaction).
+    void event(std::optional<std::int64_t> subscription_id, std::optional<std::int64_t> charge_id,
+               std::string kind, std::optional<std::string> from, std::optional<std::string> to,
+               std::string detail);
+
+    // The row or failure(data, "no subscription N").
+    storage::subscription_record subscription(std::int64_t id);
+    storage::charge_record charge(std::int64_t id);
+
+  private:
+    global_options options_;
+    bool config_read_ = false;
+    std::optional<daemon::config> config_;
+    std::unique_ptr<storage::store> store_;
+};
+
+}  // namespace billingd::ctl

@@ -1,0 +1,96 @@
+// billingctl: the operator CLI over billingd's database (and, for two commands, PortOne).
+// Parses the command line (CLI11; every parse error exits 64), then runs the one selected
+// command with a context and maps what it throws to the documented exit codes.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "commands.hpp"
+
+namespace {
+
+using namespace billingd::ctl;
+
+constexpr const char* description =
+    "billingctl: operator CLI for billingd, the PortOne subscription billing daemon. It reads "
+    "and changes the same SQLite database while billingd runs (WAL; every change is one BEGIN "
+    "IMMEDIATE transaction and writes an event row naming the --actor). Read commands print "
+    "aligned tables with amounts in their currency and times in the subscription's time "
+    "zone, or JSON with --json (keys are the column names of the schema; instants are UNIX "
+    "seconds, absent values null).";
+
+constexpr const char* footer =
+    "Global options may be given before or after the command.\n"
+    "The database is `database` from --config, or --database FILE (enough for every command\n"
+    "except `customer verify` and `charge resolve --check`, which call PortOne with the\n"
+    "credentials from $CREDENTIALS_DIRECTORY/portone_imp_key|portone_imp_secret or\n"
+    "BILLINGD_PORTONE_IMP_KEY/BILLINGD_PORTONE_IMP_SECRET).\n\n"
+    "Exit codes: 0 ok, 64 bad command line, 65 bad data (unknown id, invalid value, illegal\n"
+    "transition), 69 PortOne unavailable, 70 database or internal error, 78 bad or missing\n"
+    "configuration or database.\n\n"
+    "Examples:\n"
+    "  billingctl --database /var/lib/billingd/billingd.db subscription list\n"
+    "  billingctl subscription add --customer-uid cust_42 --amount 9900 --name \"Pro plan\"\n"
+    "  billingctl --json parked\n"
+    "Run `billingctl COMMAND --help` (e.g. `billingctl subscription add --help`) for details.";
+
+int run(int argc, char** argv) {
+    CLI::App app{description, "billingctl"};
+    app.footer(footer);
+    app.fallthrough();  // global options after the subcommand too
+    app.require_subcommand(1);
+    global_options g;
+    auto* config = app.add_option("--config", g.config_path, "configuration file (TOML)")
+                       ->capture_default_str();
+    app.add_option("--database", g.database,
+                   "SQLite database; overrides the configuration's `database`");
+    app.add_flag("--json", g.json, "print machine-readable JSON instead of tables");
+    app.add_option("--actor", g.actor, "who is acting, recorded in event rows")
+        ->capture_default_str()
+        ->check([](const std::string& v) { return v.empty() ? "must not be empty" : ""; });
+
+    action selected;
+    add_subscription_commands(app, selected);
+    add_customer_commands(app, selected);
+    add_read_commands(app, selected);
+    add_charge_commands(app, selected);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? exit_code::ok : exit_code::usage;
+    }
+    g.config_given = config->count() > 0;
+
+    context ctx{g};
+    try {
+        selected(ctx);
+        return exit_code::ok;
+    } catch (const failure& e) {
+        fmt::print(stderr, "billingctl: {}\n", e.what());
+        return e.code();
+    } catch (const billingd::daemon::config_error& e) {
+        fmt::print(stderr, "billingctl: configuration error: {}\n", e.what());
+        return exit_code::config;
+    } catch (const billingd::storage::constraint_error& e) {
+        fmt::print(stderr, "billingctl: the database refused the change: {}\n", e.what());
+        return exit_code::data;
+    } catch (const billingd::storage::error& e) {
+        fmt::print(stderr, "billingctl: database error: {}\n", e.what());
+        return exit_code::software;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "billingctl: internal error: %s\n", e.what());
+    } catch (...) {
+        std::fprintf(stderr, "billingctl: internal error\n");
+    }
+    return exit_code::software;
+}
