@@ -11,6 +11,7 @@
 
 #include "calendar/calendar.hpp"
 #include "daemon/config.hpp"
+#include "daemon/crash_points.hpp"
 #include "daemon/lock_file.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/runtime.hpp"
@@ -85,6 +86,7 @@ int run(int argc, char** argv) {
     config cfg;
     try {
         cfg = load_config(cli.config_path);
+        install_crash_points(cfg);
     } catch (const config_error& e) {
         fmt::print(stderr, "billingd: configuration error: {}\n", e.what());
         return exit_code::config;

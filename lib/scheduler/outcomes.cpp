@@ -209,7 +209,10 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
     const auto offset = domain::dunning_offset(config.dunning, static_cast<int>(c.decline_count));
     auto s = store.find_subscription(c.subscription_id);
     if (offset) {
-        c.next_action_at = *c.first_declined_at + std::chrono::seconds{*offset}.count();
+        // Counted from the first decline, but never sooner than a day after this one: after
+        // downtime the missed dunning days are not fired in quick succession.
+        c.next_action_at = std::max(*c.first_declined_at + std::chrono::seconds{*offset}.count(),
+                                    now() + std::chrono::seconds{std::chrono::days{1}}.count());
         transition(c, charge_state::declined, reason);
         decide(c, "declined",
                reason + "; dunning retry at " + calendar::format_utc(from_unix(*c.next_action_at)));

@@ -1,0 +1,97 @@
+"""Bad configuration, bad arguments and bad rows give clear errors and change nothing; an
+operator holding a write lock in sqlite3 delays work and loses nothing; a second billingd
+on the same database is refused."""
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+
+from harness import Sim, Workspace, check, check_ledger_agrees, finish
+
+with Sim("--seed", "5", "--prefix", "pay-=pay") as sim:
+    ws = Workspace(sim)
+    ws.init_db()
+    sub = ws.add_subscription("pay-1", "2025-01-15")
+
+    # Bad command lines: exit 64.
+    for args in (["--once", "--bogus"], ["--as-of", "2025-01-01T00:00:00Z"],
+                 ["--once", "--as-of", "yesterday"]):
+        r = ws.billingd(*args)
+        check(r.returncode == 64, f"{args}: exit {r.returncode}, want 64")
+    r = subprocess.run([os.environ["BILLINGD"]], capture_output=True, text=True)
+    check(r.returncode == 64, f"no --config: exit {r.returncode}")
+
+    # Bad configurations: exit 78 with the key named; nothing charged, database untouched.
+    before = ws.scalar("SELECT count(*) FROM events")
+    good = open(ws.config_path).read()
+    bad_configs = {
+        "unknown key": good.replace("[log]", "[log]\nlevle = 1"),
+        "wrong type": good.replace("max_in_flight = 16", 'max_in_flight = "many"'),
+        "remote http": good.replace(sim.base_url, "http://api.iamport.kr"),
+        "secret in file": good.replace("[portone]", '[portone]\nimp_secret = "x"'),
+        "bad zone": good.replace('time_zone = "Asia/Seoul"', 'time_zone = "Asia/Atlantis"'),
+        "not toml": "database = \n[[[",
+    }
+    for what, text in bad_configs.items():
+        with open(ws.config_path, "w") as f:
+            f.write(text)
+        r = ws.once(as_of="2025-01-15T01:00:00Z")
+        check(r.returncode == 78, f"{what}: exit {r.returncode}, want 78 ({r.stderr[-200:]})")
+        check(len(r.stderr.strip()) > 0, f"{what}: no error message")
+    with open(ws.config_path, "w") as f:
+        f.write(good)
+    env = {"BILLINGD_PORTONE_IMP_SECRET": ""}
+    r = ws.once(as_of="2025-01-15T01:00:00Z", env=env)
+    check(r.returncode == 78, f"missing secret: exit {r.returncode}")
+    check("sim_key" not in r.stderr, "the key is not printed")
+    check(len(sim.ledger()) == 0, "bad configs charged nothing")
+    check(ws.scalar("SELECT count(*) FROM events") == before, "bad configs changed nothing")
+
+    # Bad rows by hand: CHECK constraints refuse them; an unknown zone is flagged, not fatal.
+    for values in ("('x', 0, 'n', 'month', '2025-01-15')", "('x', 100, 'n', 'fortnight', '2025-01-15')",
+                   "('x', 100, '" + "n" * 41 + "', 'month', '2025-01-15')"):
+        try:
+            with ws.db() as c:
+                c.execute("INSERT INTO subscriptions (customer_uid, amount, order_name, "
+                          "interval_unit, anchor_date) VALUES " + values)
+            check(False, f"invalid row accepted: {values}")
+        except sqlite3.IntegrityError as e:
+            check("CHECK constraint failed" in str(e), f"{values}: {e}")
+    bad_zone = ws.add_subscription("pay-2", "2025-01-15", time_zone="Mars/Olympus")
+
+    # An operator holds the write lock for 10 s while billingd runs.
+    operator = sqlite3.connect(ws.db_path, timeout=1, isolation_level=None)
+    operator.execute("BEGIN IMMEDIATE")
+    released = threading.Event()
+
+    def release():
+        time.sleep(10)
+        operator.execute("COMMIT")
+        released.set()
+
+    threading.Thread(target=release).start()
+    started = time.monotonic()
+    r = ws.once(as_of="2025-01-15T01:00:00Z")
+    waited = time.monotonic() - started
+    released.wait()
+    check(waited >= 9, f"billingd did not wait for the lock ({waited:.1f}s)")
+    check(r.returncode == 0, f"after the lock: exit {r.returncode}: {r.stderr[-300:]}")
+    paid = check_ledger_agrees(ws, sim)
+    check(ws.uid(sub, 0) in paid, "the due subscription was charged after the lock")
+    check(ws.scalar("SELECT needs_attention IS NOT NULL FROM subscriptions WHERE id = ?", bad_zone) == 1,
+          "the row with an unknown zone is flagged for an operator")
+    check(ws.scalar("SELECT count(*) FROM attempts WHERE phase = 'answer'") == 1,
+          "the answer was journaled")
+
+    # A second daemon on the same database is refused while the first runs.
+    first = subprocess.Popen([os.environ["BILLINGD"], "--config", ws.config_path],
+                             env=ws.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    r = ws.once(as_of="2025-01-16T01:00:00Z")
+    check(r.returncode != 0 and "already" in r.stderr.lower(),
+          f"second instance: exit {r.returncode}: {r.stderr[-300:]}")
+    first.terminate()
+    check(first.wait(timeout=30) == 0, "the daemon exits 0 on SIGTERM")
+
+finish("bad input and locks")
