@@ -52,7 +52,7 @@ def customer_verify(ctl, ws, down):
     bad = dict(ws.env)
     bad["BILLINGD_PORTONE_IMP_SECRET"] = "wrong_secret"
     r = ctl.run("--config", ws.config_path, "customer", "verify", "cust_1", env=bad)
-    check(r.returncode in (69, 78), f"wrong credentials: exit {r.returncode}: {r.stderr}")
+    expect_exit(r, 78, "wrong credentials are a configuration error", "credentials")
     check("wrong_secret" not in r.stderr + r.stdout, "a wrong secret is not echoed")
 
 

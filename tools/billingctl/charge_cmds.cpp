@@ -124,10 +124,11 @@ std::int64_t check_at_portone(context& ctx, const storage::charge_record& c,
                 exit_code::config,
                 "PortOne refused the lookup (credentials or account): " + r.journal.message);
         default:
-            throw failure(exit_code::unavailable,
-                          fmt::format("PortOne gave no clear answer ({}, HTTP {}): {}",
-                                      gateway::to_string(r.verdict), r.journal.http_status,
-                                      r.journal.message));
+            throw failure(
+                exit_code::unavailable,
+                fmt::format("PortOne cannot be reached or gave no clear answer ({}, HTTP {}): {}",
+                            gateway::to_string(r.verdict), r.journal.http_status,
+                            r.journal.message));
     }
     const auto& p = *r.settled;
     if (p.imp_uid != imp_uid)

@@ -49,9 +49,10 @@ void run_verify(context& ctx, const verify_options& o) {
                                       "(HTTP {}): {}",
                                       j.http_status, j.message));
         default:
-            throw failure(exit_code::unavailable,
-                          fmt::format("PortOne gave no clear answer (HTTP {}, {}): {}",
-                                      j.http_status, gateway::to_string(j.result), j.message));
+            throw failure(
+                exit_code::unavailable,
+                fmt::format("PortOne cannot be reached or gave no clear answer (HTTP {}, {}): {}",
+                            j.http_status, gateway::to_string(j.result), j.message));
     }
 }
 
