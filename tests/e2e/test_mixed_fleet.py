@@ -60,6 +60,14 @@ with Sim("--seed", "7", "--hang-seconds", "30", *PREFIXES, *[a for f in FAULTS f
     check(statuses.get("unpaid") == kinds["decline"], f"statuses {statuses}")
     check(statuses.get("past_due") == kinds["unknown"], f"statuses {statuses}")
     check(r.returncode == 1, "--once reports attention needed while charges are parked")
+    with ws.db() as c:
+        outcomes = dict(c.execute("SELECT outcome, count(*) FROM attempts WHERE phase = 'answer' "
+                                  "GROUP BY outcome").fetchall())
+    print("answers by outcome:", outcomes)
+    # The fault mix really was exercised: lost answers were reconciled, refusals retried.
+    check(outcomes.get("unknown", 0) >= 10, "unknown outcomes occurred")
+    check(outcomes.get("transient", 0) >= 5, "transient outcomes occurred")
+    check(outcomes.get("paid", 0) >= 240, "paid answers")
 
     # Next month: every active subscription is charged for period 1 exactly once.
     r = ws.once(as_of="2025-04-01T01:00:00Z")
