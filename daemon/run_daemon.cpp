@@ -127,8 +127,15 @@ class runner {
         const auto next = engine_.next_wakeup();
         std::chrono::seconds delay = max_sleep;
         if (next) delay = std::clamp<std::chrono::seconds>(*next - clock_.now(), 1s, max_sleep);
-        notify::status(fmt::format("{}idle; next wake {}", engine_.halted() ? "HALTED: " : "",
-                                   calendar::format_utc(clock_.now() + delay)));
+        const auto breaker = engine_.breaker();
+        const std::string breaker_note =
+            breaker.open ? fmt::format("circuit breaker OPEN ({}/{} recent calls failed, probe "
+                                       "at {}); ",
+                                       breaker.recent_failures, breaker.recent_calls,
+                                       calendar::format_utc(breaker.probe_at))
+                         : "";
+        notify::status(fmt::format("{}{}idle; next wake {}", engine_.halted() ? "HALTED: " : "",
+                                   breaker_note, calendar::format_utc(clock_.now() + delay)));
         return delay;
     }
 

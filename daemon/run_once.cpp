@@ -73,7 +73,7 @@ int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of) {
 
     log_pass(*result);
     const attention_report now = read_attention(*store);
-    const bool attention = now.any() || result->halted;
+    const bool attention = now.any() || result->halted || result->work_left;
     if (result->halted) spdlog::error("charging halted reason={}", result->halt_reason);
     print_summary(stdout, calendar::format_utc(clock->now()), *result, now, attention);
     return attention ? exit_code::needs_attention : exit_code::ok;

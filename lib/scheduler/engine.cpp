@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <cassert>
 
 #include "scheduler/engine_impl.hpp"
@@ -49,6 +50,60 @@ void engine::on_decision(std::function<void(const decision&)> sink) {
 }
 
 bool engine::halted() const { return impl_->halted; }
+
+engine::breaker_status engine::breaker() const {
+    const auto& m = *impl_;
+    breaker_status b;
+    b.open = m.breaker_open;
+    b.probe_at = from_unix(m.breaker_probe_at);
+    b.recent_calls = m.recent_calls.size();
+    b.recent_failures =
+        static_cast<std::size_t>(std::count(m.recent_calls.begin(), m.recent_calls.end(), true));
+    return b;
+}
+
+void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
+    const bool failed = x.result == gateway::outcome::transient ||
+                        (x.result == gateway::outcome::unknown &&
+                         (x.http_status == 0 || x.http_status >= 500));
+    recent_calls.push_back(failed);
+    while (recent_calls.size() > std::max<std::size_t>(1, config.breaker_window))
+        recent_calls.pop_front();
+    if (was_probe) probe_in_flight = false;
+    storage::charge_record none;
+    if (breaker_open) {
+        if (!was_probe) return;
+        if (failed) {
+            breaker_probe_at = now() + config.breaker_open_for.count();
+            decide(none, "breaker_open", "probe failed: " + x.message);
+        } else {
+            breaker_open = false;
+            recent_calls.clear();
+            decide(none, "breaker_closed", "probe answered; sending resumes");
+        }
+        return;
+    }
+    const auto failures =
+        static_cast<std::size_t>(std::count(recent_calls.begin(), recent_calls.end(), true));
+    if (recent_calls.size() >= config.breaker_min_calls &&
+        static_cast<double>(failures) >=
+            config.breaker_failure_ratio * static_cast<double>(recent_calls.size())) {
+        breaker_open = true;
+        breaker_probe_at = now() + config.breaker_open_for.count();
+        decide(none, "breaker_open",
+               std::to_string(failures) + " of the last " + std::to_string(recent_calls.size()) +
+                   " PortOne calls failed; no new charges until a probe succeeds");
+    }
+}
+
+bool engine::impl::breaker_allows_send(bool& is_probe) {
+    is_probe = false;
+    if (!breaker_open) return true;
+    if (probe_in_flight || now() < breaker_probe_at) return false;
+    probe_in_flight = true;
+    is_probe = true;
+    return true;
+}
 void engine::stop() { impl_->stopping = true; }
 
 int engine::recover() {
@@ -78,7 +133,11 @@ int engine::recover() {
 std::optional<std::chrono::sys_seconds> engine::next_wakeup() {
     auto& m = *impl_;
     if (!m.store.unscheduled_subscriptions(0, 1).empty()) return m.clk.now();
-    if (auto t = m.store.earliest_wakeup()) return from_unix(*t);
+    if (auto t = m.store.earliest_wakeup()) {
+        // While the breaker holds sends back, rows due now wait for the probe time.
+        if (m.breaker_open && *t <= m.now()) return from_unix(std::max(*t, m.breaker_probe_at));
+        return from_unix(*t);
+    }
     return std::nullopt;
 }
 
@@ -134,11 +193,15 @@ asio::awaitable<pass_summary> engine::run_until_idle() {
 bool engine::impl::refill_queue() {
     if (queue_exhausted || stopping || halted) return false;
     const auto t = now();
-    auto rows = store.due_charges(t, config.batch_size);
+    const bool sends_paused = breaker_open && (probe_in_flight || t < breaker_probe_at);
+    auto rows = sends_paused ? store.due_in_doubt_charges(t, config.batch_size)
+                             : store.due_charges(t, config.batch_size);
+    if (sends_paused) summary.work_left = true;
     if (rows.empty()) {
         queue_exhausted = true;
         return false;
     }
+    bool sends_blocked = false;
     auto tx = store.begin();
     for (auto& c : rows) {
         const bool in_doubt = domain::is_in_doubt(c.state);
@@ -199,6 +262,14 @@ bool engine::impl::refill_queue() {
                     continue;
                 }
             }
+            bool probe = false;
+            if (!breaker_allows_send(probe)) {
+                // Leave the row due: it is sent once a probe shows PortOne answers again.
+                summary.work_left = true;
+                sends_blocked = true;
+                continue;
+            }
+            j.breaker_probe = probe;
             ++c.attempt_count;
             c.next_action_at.reset();
             transition(c, charge_state::sending, "attempt " + std::to_string(c.attempt_count));
@@ -232,6 +303,8 @@ bool engine::impl::refill_queue() {
         j.charge = c;
         queue.push_back(std::move(j));
     }
+    // Blocked rows stay due; stop refilling so this pass does not pick them up again.
+    if (sends_blocked) queue_exhausted = true;
     if (config.at_step) config.at_step("before_write_ahead_commit");
     tx.commit();  // write-ahead: durable before any of these requests is sent
     if (config.at_step) config.at_step("after_write_ahead_commit");
@@ -244,7 +317,18 @@ asio::awaitable<void> engine::impl::worker() {
         if (queue.empty()) continue;
         job j = std::move(queue.front());
         queue.pop_front();
-        job_result r = co_await execute(std::move(j));
+        job_result r;
+        if (j.what == job::kind::charge && !j.breaker_probe && breaker_open) {
+            // The breaker opened after this row was committed: it provably never left.
+            r.charge.emplace();
+            r.charge->journal.kind = "charge";
+            r.charge->journal.request_written = false;
+            r.charge->journal.result = gateway::outcome::transient;
+            r.charge->journal.message = "not sent: circuit breaker open";
+            r.done = std::move(j);
+        } else {
+            r = co_await execute(std::move(j));
+        }
         pending.push_back(std::move(r));
         // Let the other workers' answers that are ready join this commit.
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
@@ -258,6 +342,7 @@ asio::awaitable<job_result> engine::impl::execute(job j) {
         ++summary.sent;
         gateway::charge_request request = j.request;
         r.charge = co_await gateway.charge(std::move(request));
+        record_call(r.charge->journal, j.breaker_probe);
         if (r.charge->journal.result == gateway::outcome::invalid_billing_key) {
             std::string customer_uid = j.charge.customer_uid;
             r.customer = co_await gateway.get_customer(std::move(customer_uid));
@@ -265,6 +350,7 @@ asio::awaitable<job_result> engine::impl::execute(job j) {
     } else {
         std::string merchant_uid = j.charge.merchant_uid;
         r.lookup = co_await gateway.find_all(std::move(merchant_uid));
+        record_call(r.lookup->journal, false);
     }
     r.done = std::move(j);
     co_return r;

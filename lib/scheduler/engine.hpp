@@ -50,6 +50,14 @@ struct engine_config {
     // A charge sent this many times without settling is parked (a safety valve against a
     // gateway that keeps answering "no record" to lookups of answered charges).
     std::int64_t max_attempts_per_charge = 50;
+    // Circuit breaker: when at least `breaker_failure_ratio` of the last `breaker_window`
+    // gateway calls (and at least `breaker_min_calls`) failed with transport errors, 5xx or
+    // 429, no new charge is sent for `breaker_open_for`; lookups continue. Then one charge is
+    // sent as a probe: a clear answer closes the breaker, another failure reopens it.
+    std::size_t breaker_window = 20;
+    std::size_t breaker_min_calls = 10;
+    double breaker_failure_ratio = 0.5;
+    std::chrono::seconds breaker_open_for{30};
     // Test hook for crash tests: called at "before_write_ahead_commit",
     // "after_write_ahead_commit" and "before_outcome_commit".
     std::function<void(std::string_view step)> at_step;
@@ -110,6 +118,14 @@ public:
 
     // True once a configuration error (bad credentials, account setup) stopped charging.
     bool halted() const;
+
+    struct breaker_status {
+        bool open = false;
+        std::chrono::sys_seconds probe_at{};  // when the next probe may be sent
+        std::size_t recent_failures = 0;
+        std::size_t recent_calls = 0;
+    };
+    breaker_status breaker() const;
 
     // Stop starting new requests (SIGTERM); requests on the wire finish.
     void stop();

@@ -18,6 +18,7 @@ struct job {
     kind what = kind::charge;
     storage::charge_record charge;        // as committed by the write-ahead transaction
     std::int64_t request_attempt_id = 0;  // the committed `request` journal row
+    bool breaker_probe = false;           // sent while the circuit breaker was half-open
     gateway::charge_request request;      // for charges
 };
 
@@ -43,6 +44,15 @@ struct engine::impl {
     bool halted = false;
     std::string halt_reason;
     bool stopping = false;
+
+    // Circuit breaker (engine.cpp): outcomes of recent calls, true = transport failure.
+    std::deque<bool> recent_calls;
+    bool breaker_open = false;
+    std::int64_t breaker_probe_at = 0;
+    bool probe_in_flight = false;
+    void record_call(const gateway::exchange& x, bool was_probe);
+    // May a charge be sent now? Marks the probe when the breaker is half-open.
+    bool breaker_allows_send(bool& is_probe);
 
     // Per pass.
     pass_summary summary;

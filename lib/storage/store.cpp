@@ -196,6 +196,11 @@ struct store::statements {
           due_charges(db, select_from(charge_columns,
                                       "FROM charges WHERE next_action_at IS NOT NULL AND "
                                       "next_action_at <= ?1 ORDER BY next_action_at LIMIT ?2")),
+          due_in_doubt_charges(
+              db, select_from(charge_columns,
+                              "FROM charges WHERE next_action_at IS NOT NULL AND "
+                              "next_action_at <= ?1 AND state IN ('sending', 'unknown', "
+                              "'reconciling') ORDER BY next_action_at LIMIT ?2")),
           charges_in_state(db, select_from(charge_columns,
                                            "FROM charges WHERE state = ?1 ORDER BY id LIMIT ?2")),
           charges_of_subscription(db, select_from(charge_columns,
@@ -243,6 +248,7 @@ struct store::statements {
     statement find_charge;
     statement find_charge_by_merchant_uid;
     statement due_charges;
+    statement due_in_doubt_charges;
     statement charges_in_state;
     statement charges_of_subscription;
     statement update_charge;
@@ -392,6 +398,12 @@ std::optional<charge_record> store::find_charge_by_merchant_uid(const std::strin
 
 std::vector<charge_record> store::due_charges(std::int64_t now, int limit) {
     auto& st = st_->due_charges;
+    st.bind(1, now).bind(2, limit);
+    return collect<charge_record>(st, read_charge);
+}
+
+std::vector<charge_record> store::due_in_doubt_charges(std::int64_t now, int limit) {
+    auto& st = st_->due_in_doubt_charges;
     st.bind(1, now).bind(2, limit);
     return collect<charge_record>(st, read_charge);
 }

@@ -53,6 +53,9 @@ public:
     std::optional<charge_record> find_charge_by_merchant_uid(const std::string& merchant_uid);
     // Rows whose next_action_at <= now, earliest first.
     std::vector<charge_record> due_charges(std::int64_t now, int limit);
+    // Due rows in doubt only (sending/unknown/reconciling): what may still be done while
+    // sending is paused by the circuit breaker.
+    std::vector<charge_record> due_in_doubt_charges(std::int64_t now, int limit);
     std::vector<charge_record> charges_in_state(domain::charge_state state, int limit);
     std::vector<charge_record> charges_of_subscription(std::int64_t subscription_id);
     // Writes every mutable column of `c` (state, counters, times, results).

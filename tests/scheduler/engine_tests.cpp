@@ -362,3 +362,38 @@ TEST_CASE("every request and answer is journaled") {
     CHECK(rows[1].outcome == std::optional<std::string>{"paid"});
     CHECK(rows[1].imp_uid == c.imp_uid);
 }
+
+TEST_CASE("the circuit breaker stops new charges while PortOne fails and resumes after a probe") {
+    harness h;
+    h.config.max_in_flight = 1;
+    h.config.breaker_window = 10;
+    h.config.breaker_min_calls = 5;
+    h.config.breaker_open_for = std::chrono::seconds{30};
+    std::vector<std::int64_t> subs;
+    for (int i = 0; i < 30; ++i) subs.push_back(h.add("c" + std::to_string(i), "2024-01-01"));
+    h.gw.down = true;
+    auto s = h.run_at("2024-01-01T01:00:00Z");
+    const auto charges_sent = [&] {
+        return std::count_if(h.gw.calls.begin(), h.gw.calls.end(),
+                             [](const std::string& c) { return c.rfind("charge:", 0) == 0; });
+    };
+    CHECK(charges_sent() == 5);  // opened after five failures out of five
+    CHECK(h.eng().breaker().open);
+    CHECK(s.work_left);
+
+    h.run_at("2024-01-01T01:00:10Z");  // lookups of the unknowns go on; no new charge
+    CHECK(charges_sent() == 5);
+    CHECK(std::count_if(h.gw.calls.begin(), h.gw.calls.end(), [](const std::string& c) {
+              return c.rfind("lookup:", 0) == 0;
+          }) >= 5);
+    CHECK(h.eng().next_wakeup() >= calendar::parse_utc("2024-01-01T01:00:30Z"));
+
+    h.gw.down = false;
+    h.run_at("2024-01-01T01:00:31Z");  // a probe succeeds, sending resumes
+    CHECK_FALSE(h.eng().breaker().open);
+    h.run_at("2024-01-01T01:01:31Z");
+    for (auto sub : subs) {
+        CHECK(h.state(sub, 0) == charge_state::paid);
+        CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
+    }
+}

@@ -41,6 +41,7 @@ public:
     // Called when a charge request arrives, before it is processed (write-ahead checks).
     std::function<void(const gateway::charge_request&)> on_charge;
     int yields = 3;  // scheduling points per call, so workers interleave
+    bool down = false;  // every call answers HTTP 503 without touching the ledger
 
     std::size_t paid_count(const std::string& merchant_uid) const {
         std::size_t n = 0;
@@ -60,7 +61,11 @@ public:
         r.journal.http_status = 200;
         const auto b = behaviour.count(request.customer_uid) ? behaviour[request.customer_uid]
                                                              : std::string{"pay"};
-        if (b == "lost_before") {
+        if (down) {
+            r.journal.http_status = 503;
+            r.journal.result = outcome::unknown;
+            r.journal.message = "HTTP 503";
+        } else if (b == "lost_before") {
             r.journal.request_written = false;
             r.journal.http_status = 0;
             r.journal.result = outcome::transient;
@@ -111,6 +116,13 @@ public:
         r.journal.request_written = true;
         r.verdict = outcome::not_found;
         r.journal.http_status = 404;
+        if (down) {
+            r.verdict = outcome::unknown;
+            r.journal.http_status = 503;
+            r.journal.result = outcome::unknown;
+            leave(merchant_uid);
+            co_return r;
+        }
         bool ready = false;
         for (const auto& p : ledger) {
             if (p.merchant_uid != merchant_uid) continue;
