@@ -70,7 +70,8 @@ def stop(proc):
 
 def plain_run(exe):
     ledger_file = os.path.join(tempfile.mkdtemp(), "ledger.json")
-    proc, port = start(exe, "--ledger-file", ledger_file, "--hang-seconds", "2", "--seed", "1")
+    proc, port = start(exe, "--ledger-file", ledger_file, "--hang-seconds", "2", "--seed", "1",
+                       "--max-body-bytes", "4096")
     try:
         c = Client(port)
         tok = c.login()
@@ -104,6 +105,12 @@ def plain_run(exe):
         status, _ = c.json("POST", "/__sim/faults", {"faults": []})
         assert status == 200
 
+        # Bodies above --max-body-bytes are refused before they reach the simulator.
+        big = charge_body("smoke-4")
+        big["custom_data"] = "x" * 5000
+        status, _ = c.call("POST", "/subscribe/payments/again", big, c.connect())
+        assert status == 413, status
+
         status, ledger = c.json("GET", "/__sim/ledger")
         assert [p["merchant_uid"] for p in ledger] == ["smoke-1", "smoke-2", "smoke-3"], ledger
         assert all(p["status"] == "paid" for p in ledger), ledger
@@ -118,13 +125,19 @@ def plain_run(exe):
 
 
 def tls_run(exe, cert, key):
-    proc, port = start(exe, "--tls-cert", cert, "--tls-key", key)
+    rules = os.path.join(tempfile.mkdtemp(), "customers.json")
+    with open(rules, "w", encoding="utf-8") as f:
+        json.dump({"customers": {"vip": "pay"}, "prefixes": {"no-": "decline:잔액부족"}}, f)
+    proc, port = start(exe, "--tls-cert", cert, "--tls-key", key, "--customers", rules)
     try:
         context = ssl.create_default_context(cafile=cert)
         c = Client(port, context)
         c.login()
-        status, body = c.json("POST", "/subscribe/payments/again", charge_body("tls-1"))
+        status, body = c.json("POST", "/subscribe/payments/again", charge_body("tls-1", "vip"))
         assert status == 200 and body["response"]["status"] == "paid", body
+        status, body = c.json("POST", "/subscribe/payments/again", charge_body("tls-2", "no-1"))
+        assert body["response"]["status"] == "failed", body
+        assert body["response"]["fail_reason"] == "잔액부족", body
     except BaseException:
         proc.kill()
         raise
