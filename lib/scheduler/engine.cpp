@@ -194,6 +194,9 @@ bool engine::impl::refill_queue() {
     if (queue_exhausted || stopping || halted) return false;
     const auto t = now();
     const bool sends_paused = breaker_open && (probe_in_flight || t < breaker_probe_at);
+    // Read inside the write transaction: a row an operator changed a moment ago (billingctl)
+    // is seen as it is now, never overwritten with a stale copy.
+    auto tx = store.begin();
     auto rows = sends_paused ? store.due_in_doubt_charges(t, config.batch_size)
                              : store.due_charges(t, config.batch_size);
     if (sends_paused) summary.work_left = true;
@@ -202,7 +205,6 @@ bool engine::impl::refill_queue() {
         return false;
     }
     bool sends_blocked = false;
-    auto tx = store.begin();
     for (auto& c : rows) {
         const bool in_doubt = domain::is_in_doubt(c.state);
         const bool sendable = c.state == charge_state::scheduled ||

@@ -93,10 +93,10 @@ void advance_subscription(storage::store& store, const storage::subscription_rec
 void engine::impl::schedule_new_subscriptions() {
     std::int64_t after = 0;
     for (;;) {
+        auto tx = store.begin();  // read inside: see operators' latest changes
         auto rows = store.unscheduled_subscriptions(after, config.batch_size);
         if (rows.empty()) return;
         const auto t = now();
-        auto tx = store.begin();
         for (const auto& s : rows) {
             after = s.id;
             const auto rule = billing_rule_of(s);
@@ -127,9 +127,9 @@ void engine::impl::schedule_new_subscriptions() {
 void engine::impl::materialise_due_subscriptions() {
     for (;;) {
         const auto t = now();
+        auto tx = store.begin();  // read inside: see operators' latest changes
         auto rows = store.due_subscriptions(t, config.batch_size);
         if (rows.empty()) return;
-        auto tx = store.begin();
         for (const auto& s : rows) {
             const auto rule = billing_rule_of(s);
             if (!rule.rule) {

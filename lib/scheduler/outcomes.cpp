@@ -62,6 +62,20 @@ void engine::impl::apply(job_result& r) {
     // Re-read: the row is ours (no next_action_at while on the wire), but counters written by
     // the write-ahead transaction are what the job carries.
     auto c = r.done.charge;
+    const auto current = store.find_charge(c.id);
+    const bool still_ours =
+        current && current->state == c.state && current->updated_at == c.updated_at;
+    if (!still_ours) {
+        // Changed by someone else (an operator) while the request was on the wire: journal
+        // the answer, change nothing, and say so loudly if it reports money.
+        const auto& x = r.charge ? r.charge->journal : r.lookup->journal;
+        store.append_attempt(answer_row(r.done, x, now()));
+        decide(c, "superseded",
+               "row changed while the request was on the wire; answer journaled only: " +
+                   std::string{gateway::to_string(x.result)} +
+                   (x.imp_uid.empty() ? "" : " imp_uid=" + x.imp_uid));
+        return;
+    }
     if (r.charge) {
         store.append_attempt(answer_row(r.done, r.charge->journal, now()));
         if (r.customer) {
@@ -196,7 +210,8 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
     ++summary.paid;
     summary.paid_amount += c.amount;
     decide(c, "paid", "imp_uid=" + p.imp_uid + " amount=" + std::to_string(c.amount));
-    if (auto s = store.find_subscription(c.subscription_id))
+    // Advance only a subscription still on this period (a resume may have moved it on).
+    if (auto s = store.find_subscription(c.subscription_id); s && s->next_period == c.period_index)
         advance_subscription(store, *s, c.period_index, true, now(), "billingd");
 }
 

@@ -397,3 +397,25 @@ TEST_CASE("the circuit breaker stops new charges while PortOne fails and resumes
         CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
     }
 }
+
+TEST_CASE("a row an operator changes while its request is on the wire is not overwritten") {
+    harness h;
+    const auto sub = h.add("cust", "2024-01-01");
+    h.gw.on_charge = [&](const gateway::charge_request&) {
+        sqlite3* db = nullptr;
+        sqlite3_open(h.db_path().c_str(), &db);
+        sqlite3_exec(db, "UPDATE charges SET state = 'parked', park_reason = 'operator'",
+                     nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    };
+    std::vector<std::string> decisions;
+    h.eng().on_decision([&](const scheduler::decision& d) { decisions.push_back(d.what); });
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::parked);
+    const auto c = h.store->charges_of_subscription(sub).front();
+    const auto rows = h.store->attempts_of_charge(c.id);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[1].outcome == std::optional<std::string>{"paid"});  // the answer is kept
+    CHECK(std::find(decisions.begin(), decisions.end(), "superseded") != decisions.end());
+    CHECK(h.store->find_subscription(sub)->next_period == 0);
+}
