@@ -292,6 +292,18 @@ void read_guardrails(const table_reader& r, config& c) {
     constexpr auto max = std::numeric_limits<std::int64_t>::max();
     if (auto v = r.integer("max_amount_per_charge", 0, max)) c.engine.max_amount_per_charge = *v;
     if (auto v = r.integer("max_charges_per_pass", 0, max)) c.engine.max_charges_per_pass = *v;
+    if (auto v = r.integer("max_charges_per_hour", 0, max)) c.engine.max_charges_per_hour = *v;
+}
+
+void read_breaker(const table_reader& r, config& c) {
+    auto& e = c.engine;
+    if (auto v = r.integer("window", 1, 10000)) e.breaker_window = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("min_calls", 1, 10000)) e.breaker_min_calls = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("failure_percent", 1, 100))
+        e.breaker_failure_ratio = static_cast<double>(*v) / 100.0;
+    if (auto v = r.integer("open_seconds", 1, 86400)) e.breaker_open_for = std::chrono::seconds{*v};
+    if (e.breaker_min_calls > e.breaker_window)
+        r.fail("min_calls", "must not exceed window");
 }
 
 void read_log(const table_reader& r, config& c) {
@@ -312,7 +324,8 @@ config from_table(const toml::table& root, const std::string& source) {
     config c;
     c.source = source;
     const table_reader top(root, "", source,
-                           {"database", "portone", "billing", "retry", "guardrails", "log"});
+                           {"database", "portone", "billing", "retry", "guardrails", "breaker",
+                            "log"});
     if (auto v = top.string("database")) {
         if (v->empty()) top.fail("database", "must not be empty");
         c.database = *v;
@@ -334,7 +347,11 @@ config from_table(const toml::table& root, const std::string& source) {
                                  "unknown_delays_seconds", "unknown_then_every_seconds",
                                  "unknown_give_up_seconds", "dunning_days", "dunning_exhausted"}),
                c);
-    read_guardrails(section("guardrails", {"max_amount_per_charge", "max_charges_per_pass"}), c);
+    read_guardrails(section("guardrails", {"max_amount_per_charge", "max_charges_per_pass",
+                                           "max_charges_per_hour"}),
+                    c);
+    read_breaker(section("breaker", {"window", "min_calls", "failure_percent", "open_seconds"}),
+                 c);
     read_log(section("log", {"level"}), c);
 
     c.engine.max_in_flight = c.portone.max_in_flight;

@@ -96,6 +96,28 @@ void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
     }
 }
 
+bool engine::impl::hourly_limit_reached(std::int64_t t) {
+    if (config.max_charges_per_hour <= 0) return false;
+    while (!recent_sends.empty() && recent_sends.front() <= t - 3600) recent_sends.pop_front();
+    return static_cast<std::int64_t>(recent_sends.size()) >= config.max_charges_per_hour;
+}
+
+std::int64_t engine::impl::hourly_limit_reopens_at() const {
+    return recent_sends.empty() ? now() : recent_sends.front() + 3600;
+}
+
+void engine::impl::guardrail_event(const std::string& which, const std::string& detail) {
+    if (guardrail_reported) return;  // once per pass
+    guardrail_reported = true;
+    storage::event_record e;
+    e.at = now();
+    e.kind = "guardrail." + which;
+    e.detail = detail;
+    store.append_event(e);
+    storage::charge_record none;
+    decide(none, "guardrail", which + ": " + detail);
+}
+
 bool engine::impl::breaker_allows_send(bool& is_probe) {
     is_probe = false;
     if (!breaker_open) return true;
@@ -134,8 +156,12 @@ std::optional<std::chrono::sys_seconds> engine::next_wakeup() {
     auto& m = *impl_;
     if (!m.store.unscheduled_subscriptions(0, 1).empty()) return m.clk.now();
     if (auto t = m.store.earliest_wakeup()) {
-        // While the breaker holds sends back, rows due now wait for the probe time.
-        if (m.breaker_open && *t <= m.now()) return from_unix(std::max(*t, m.breaker_probe_at));
+        // While the breaker or the hourly guardrail holds sends back, rows due now wait.
+        std::int64_t held_until = 0;
+        if (m.breaker_open) held_until = m.breaker_probe_at;
+        if (m.hourly_limit_reached(m.now()))
+            held_until = std::max(held_until, m.hourly_limit_reopens_at());
+        if (*t <= m.now() && held_until > *t) return from_unix(held_until);
         return from_unix(*t);
     }
     return std::nullopt;
@@ -145,6 +171,7 @@ asio::awaitable<pass_summary> engine::run_pass() {
     auto& m = *impl_;
     m.summary = pass_summary{};
     m.sends_this_pass = 0;
+    m.guardrail_reported = false;
     m.queue_exhausted = false;
     if (m.stopping) co_return m.summary;
 
@@ -252,6 +279,18 @@ bool engine::impl::refill_queue() {
                 sends_this_pass >= config.max_charges_per_pass) {
                 summary.work_left = true;
                 queue_exhausted = true;
+                guardrail_event("max_charges_per_pass",
+                                std::to_string(config.max_charges_per_pass) +
+                                    " charges sent in this pass; the rest wait for the next");
+                break;
+            }
+            if (hourly_limit_reached(t)) {
+                summary.work_left = true;
+                queue_exhausted = true;
+                guardrail_event("max_charges_per_hour",
+                                std::to_string(config.max_charges_per_hour) +
+                                    " charges sent in the last hour; sending resumes at " +
+                                    calendar::format_utc(from_unix(hourly_limit_reopens_at())));
                 break;
             }
             if (config.quiet_zone && !config.quiet.empty()) {
@@ -276,6 +315,7 @@ bool engine::impl::refill_queue() {
             c.next_action_at.reset();
             transition(c, charge_state::sending, "attempt " + std::to_string(c.attempt_count));
             ++sends_this_pass;
+            if (config.max_charges_per_hour > 0) recent_sends.push_back(t);
             j.what = job::kind::charge;
             j.request.customer_uid = c.customer_uid;
             j.request.merchant_uid = c.merchant_uid;

@@ -39,9 +39,11 @@ struct engine_config {
     domain::transient_policy transient;
     domain::unknown_policy unknown;
     domain::dunning_policy dunning;
-    // Guardrails: 0 disables.
+    // Guardrails: 0 disables. A trip of a count limit holds the remaining charges back (they
+    // stay due) and records a `guardrail` event; an oversized amount parks the charge.
     std::int64_t max_amount_per_charge = 0;
     std::int64_t max_charges_per_pass = 0;
+    std::int64_t max_charges_per_hour = 0;
     // No charge is sent inside this daily window (local time in quiet_zone).
     calendar::quiet_hours quiet;
     const date::time_zone* quiet_zone = nullptr;

@@ -54,6 +54,13 @@ struct engine::impl {
     // May a charge be sent now? Marks the probe when the breaker is half-open.
     bool breaker_allows_send(bool& is_probe);
 
+    // Guardrails (engine.cpp): send times of the last hour, for max_charges_per_hour.
+    std::deque<std::int64_t> recent_sends;
+    bool hourly_limit_reached(std::int64_t t);
+    std::int64_t hourly_limit_reopens_at() const;
+    void guardrail_event(const std::string& which, const std::string& detail);
+    bool guardrail_reported = false;
+
     // Per pass.
     pass_summary summary;
     std::deque<job> queue;

@@ -419,3 +419,37 @@ TEST_CASE("a row an operator changes while its request is on the wire is not ove
     CHECK(std::find(decisions.begin(), decisions.end(), "superseded") != decisions.end());
     CHECK(h.store->find_subscription(sub)->next_period == 0);
 }
+
+TEST_CASE("count guardrails hold charges back with an event and release them later") {
+    harness h;
+    h.config.max_charges_per_hour = 5;
+    std::vector<std::int64_t> subs;
+    for (int i = 0; i < 8; ++i) subs.push_back(h.add("c" + std::to_string(i), "2024-01-01"));
+    auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.paid == 5);
+    CHECK(s.work_left);
+    CHECK(h.eng().next_wakeup() == calendar::parse_utc("2024-01-01T02:00:00Z"));
+    storage::statement ev(h.store->db(),
+                          "SELECT count(*) FROM events WHERE kind = 'guardrail.max_charges_per_hour'");
+    REQUIRE(ev.step());
+    CHECK(ev.int64(0) >= 1);
+    s = h.run_at("2024-01-01T01:30:00Z");
+    CHECK(s.paid == 0);
+    s = h.run_at("2024-01-01T02:00:01Z");
+    CHECK(s.paid == 3);
+    for (auto sub : subs) CHECK(h.state(sub, 0) == charge_state::paid);
+}
+
+TEST_CASE("max_charges_per_pass pauses the pass and the rest is charged by the next one") {
+    harness h;
+    h.config.max_charges_per_pass = 3;
+    for (int i = 0; i < 7; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    auto s = h.run_at("2024-01-01T01:00:00Z");  // run_until_idle stops at the guardrail
+    CHECK(s.paid == 3);
+    CHECK(s.work_left);
+    s = h.run_at("2024-01-01T01:00:01Z");
+    CHECK(s.paid == 3);
+    s = h.run_at("2024-01-01T01:00:02Z");
+    CHECK(s.paid == 1);
+    CHECK(h.gw.ledger.size() == 7);
+}
