@@ -161,7 +161,12 @@ bool statement::step() {
 }
 
 void statement::run() {
-    while (step()) {
+    try {
+        while (step()) {
+        }
+    } catch (...) {
+        reset();  // leave it reusable after a constraint error
+        throw;
     }
     reset();
 }

@@ -60,7 +60,7 @@ public:
 
     // Runs one step: true when a row is available. Waits out SQLITE_BUSY.
     bool step();
-    // Steps to completion, for statements without rows.
+    // Steps to completion and resets, also when it throws: for statements without rows.
     void run();
     // Resets and clears bindings so the statement can be reused.
     void reset();

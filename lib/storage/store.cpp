@@ -286,12 +286,7 @@ std::int64_t store::insert_subscription(const subscription_record& s) {
         .bind(17, s.next_period)
         .bind(18, s.next_due_at)
         .bind(19, s.created_at);
-    try {
-        st.run();
-    } catch (...) {
-        st.reset();
-        throw;
-    }
+    st.run();
     return db_.last_insert_rowid();
 }
 
@@ -367,12 +362,7 @@ charge_record store::materialise_charge(const charge_record& c) {
         .bind(10, c.next_action_at)
         .bind(11, c.park_reason)
         .bind(12, c.created_at);
-    try {
-        ins.run();
-    } catch (...) {
-        ins.reset();
-        throw;
-    }
+    ins.run();
     auto& find = st_->find_charge_by_period;
     find.bind(1, c.subscription_id).bind(2, c.period_index);
     auto rows = collect<charge_record>(find, read_charge);
@@ -436,12 +426,7 @@ void store::update_charge(const charge_record& c) {
         .bind(12, c.fail_reason)
         .bind(13, c.park_reason)
         .bind(14, c.updated_at);
-    try {
-        st.run();
-    } catch (...) {
-        st.reset();
-        throw;
-    }
+    st.run();
 }
 
 std::optional<std::int64_t> store::earliest_wakeup() {
@@ -473,12 +458,7 @@ std::int64_t store::append_attempt(const attempt_record& a) {
         .bind(15, a.imp_uid)
         .bind(16, a.latency_ms)
         .bind(17, a.raw_answer);
-    try {
-        st.run();
-    } catch (...) {
-        st.reset();
-        throw;
-    }
+    st.run();
     return db_.last_insert_rowid();
 }
 
@@ -492,12 +472,7 @@ std::int64_t store::append_event(const event_record& e) {
         .bind(6, e.to_state)
         .bind(7, e.detail)
         .bind(8, e.actor);
-    try {
-        st.run();
-    } catch (...) {
-        st.reset();
-        throw;
-    }
+    st.run();
     return db_.last_insert_rowid();
 }
 
