@@ -453,3 +453,38 @@ TEST_CASE("max_charges_per_pass pauses the pass and the rest is charged by the n
     CHECK(s.paid == 1);
     CHECK(h.gw.ledger.size() == 7);
 }
+
+TEST_CASE("quiet hours hold a due charge until the window closes") {
+    harness h;
+    h.config.quiet.start = *calendar::parse_time_of_day("09:50");
+    h.config.quiet.end = *calendar::parse_time_of_day("10:10");
+    h.config.quiet_zone = calendar::find_zone("Asia/Seoul");
+    const auto sub = h.add("cust", "2024-01-01");  // due 10:00 KST, inside the window
+    auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.sent == 0);
+    CHECK(h.store->charges_of_subscription(sub).front().next_action_at ==
+          calendar::parse_utc("2024-01-01T01:10:00Z")->time_since_epoch().count());
+    s = h.run_at("2024-01-01T01:10:00Z");
+    CHECK(s.paid == 1);
+}
+
+TEST_CASE("a charge time inside a DST gap is charged at the shifted instant") {
+    harness h;
+    storage::subscription_record r;
+    r.customer_uid = "ny";
+    r.amount = 1500;
+    r.currency = "USD";
+    r.order_name = "plan";
+    r.interval_unit = "day";
+    r.anchor_date = "2024-03-09";
+    r.charge_time = "02:30";
+    r.time_zone = "America/New_York";
+    const auto sub = h.store->insert_subscription(r);
+    h.run_at("2024-03-09T07:30:00Z");  // 02:30 EST
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    // Mar 10 02:30 does not exist: 03:30 EDT = 07:30Z; one minute before, nothing is due.
+    auto s = h.run_at("2024-03-10T07:29:00Z");
+    CHECK(s.sent == 0);
+    h.run_at("2024-03-10T07:30:00Z");
+    CHECK(h.state(sub, 1) == charge_state::paid);
+}

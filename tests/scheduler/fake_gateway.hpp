@@ -24,6 +24,7 @@ struct fake_payment {
     std::int64_t amount = 0;
     std::string status;  // paid | failed
     std::string imp_uid;
+    std::string currency = "KRW";
 };
 
 class fake_gateway final : public gateway::client {
@@ -80,7 +81,7 @@ public:
             r.journal.message = "이미 주문이 이루어진 건입니다.";
         } else {
             fake_payment p{request.merchant_uid, request.customer_uid, request.amount, "paid",
-                           "imp_" + std::to_string(100000 + ledger.size())};
+                           "imp_" + std::to_string(100000 + ledger.size()), request.currency};
             if (b == "decline" || (b.rfind("decline_first:", 0) == 0 &&
                                    declines_[request.customer_uid]++ <
                                        std::stoi(b.substr(14))))
@@ -168,7 +169,7 @@ private:
         answer.customer_uid = p.customer_uid;
         answer.status = p.status;
         answer.amount = p.amount;
-        answer.currency = "KRW";
+        answer.currency = p.currency;
         return answer;
     }
     asio::awaitable<void> interleave() {
