@@ -166,6 +166,14 @@ void engine::impl::apply_lookup_answer(storage::charge_record& c, const job_resu
             else mark_unknown(c, "lookup said paid without a payment");
             return;
         case outcome::declined:
+            for (const auto& p : l.payments) {
+                if (p.status != "cancelled") continue;
+                // Paid and then cancelled at PortOne (a refund): PortOne refuses the
+                // merchant_uid from now on, and whether to charge again is a business decision.
+                park(c, "PortOne reports this period's payment cancelled (imp_uid=" + p.imp_uid +
+                            "); decide whether to charge again");
+                return;
+            }
             settle_declined(c, l.settled && !l.settled->fail_reason.empty()
                                    ? l.settled->fail_reason
                                    : "declined (found by reconciliation)");

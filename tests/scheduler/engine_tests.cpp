@@ -488,3 +488,19 @@ TEST_CASE("a charge time inside a DST gap is charged at the shifted instant") {
     h.run_at("2024-03-10T07:30:00Z");
     CHECK(h.state(sub, 1) == charge_state::paid);
 }
+
+TEST_CASE("a period whose payment was cancelled at PortOne is parked, not dunned") {
+    harness h;
+    h.config.settle_unknown_immediately = false;
+    const auto sub = h.add("lost", "2024-01-01");
+    h.gw.behaviour["lost"] = "unknown_after_commit";
+    const std::string uid = "s" + std::to_string(sub) + "-p0";
+    h.run_at("2024-01-01T01:00:00Z");  // paid at PortOne, answer lost
+    REQUIRE(h.gw.ledger.size() == 1);
+    h.gw.ledger[0].status = "cancelled";  // the merchant refunded it before the lookup
+    h.run_at("2024-01-01T01:00:10Z");
+    CHECK(h.state(sub, 0) == charge_state::parked);
+    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + uid) == 1);
+    h.run_at("2024-01-03T01:00:00Z");  // no dunning retry either
+    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + uid) == 1);
+}
