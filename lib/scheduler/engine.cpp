@@ -360,13 +360,24 @@ asio::awaitable<void> engine::impl::worker() {
         job j = std::move(queue.front());
         queue.pop_front();
         job_result r;
-        if (j.what == job::kind::charge && !j.breaker_probe && breaker_open) {
-            // The breaker opened after this row was committed: it provably never left.
+        const bool breaker_holds = !j.breaker_probe && breaker_open;
+        if (j.what == job::kind::charge && (stopping || breaker_holds)) {
+            // Stopping, or the breaker opened after this row was committed: it provably
+            // never left, so it may be sent again later.
             r.charge.emplace();
             r.charge->journal.kind = "charge";
             r.charge->journal.request_written = false;
             r.charge->journal.result = gateway::outcome::transient;
-            r.charge->journal.message = "not sent: circuit breaker open";
+            r.charge->journal.message =
+                stopping ? "not sent: stopping" : "not sent: circuit breaker open";
+            r.done = std::move(j);
+        } else if (j.what == job::kind::lookup && stopping) {
+            // Still in doubt; the next start (or pass) looks it up.
+            r.lookup.emplace();
+            r.lookup->journal.kind = "lookup";
+            r.lookup->journal.result = gateway::outcome::unknown;
+            r.lookup->journal.message = "not looked up: stopping";
+            r.lookup->verdict = gateway::outcome::unknown;
             r.done = std::move(j);
         } else {
             r = co_await execute(std::move(j));

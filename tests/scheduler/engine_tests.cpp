@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <filesystem>
+#include <map>
 
 #include "fake_gateway.hpp"
 #include "scheduler/engine.hpp"
@@ -503,4 +504,17 @@ TEST_CASE("a period whose payment was cancelled at PortOne is parked, not dunned
     CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + uid) == 1);
     h.run_at("2024-01-03T01:00:00Z");  // no dunning retry either
     CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + uid) == 1);
+}
+
+TEST_CASE("after stop(), committed charges that have not left are not sent") {
+    harness h;
+    h.config.max_in_flight = 1;
+    for (int i = 0; i < 6; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    h.gw.on_charge = [&](const gateway::charge_request&) { h.eng().stop(); };
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.gw.ledger.size() == 1);  // the one on the wire finishes and is journaled
+    std::map<charge_state, int> states;
+    for (std::int64_t sub = 1; sub <= 6; ++sub) ++states[h.state(sub, 0)];
+    CHECK(states[charge_state::paid] == 1);
+    CHECK(states[charge_state::retry_wait] == 5);
 }
