@@ -83,7 +83,8 @@ bool charge_transition_allowed(charge_state from, charge_state to) {
             return to == paid || to == declined || to == unknown || to == retry_wait ||
                    to == parked;
         case retry_wait:
-            return to == sending || to == canceled || to == parked;
+            // reconciling: an operator retried a charge that had been in doubt.
+            return to == sending || to == reconciling || to == canceled || to == parked;
         case parked:
             // operator: confirmed paid at PortOne, retry after checking, or give up.
             return to == paid || to == retry_wait || to == canceled;

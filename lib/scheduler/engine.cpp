@@ -96,10 +96,13 @@ void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
     }
 }
 
-bool engine::impl::hourly_limit_reached(std::int64_t t) {
-    if (config.max_charges_per_hour <= 0) return false;
+std::int64_t engine::impl::sends_in_last_hour(std::int64_t t) {
     while (!recent_sends.empty() && recent_sends.front() <= t - 3600) recent_sends.pop_front();
-    return static_cast<std::int64_t>(recent_sends.size()) >= config.max_charges_per_hour;
+    return static_cast<std::int64_t>(recent_sends.size());
+}
+
+bool engine::impl::hourly_limit_reached(std::int64_t t) {
+    return config.max_charges_per_hour > 0 && sends_in_last_hour(t) >= config.max_charges_per_hour;
 }
 
 std::int64_t engine::impl::hourly_limit_reopens_at() const {
@@ -118,14 +121,6 @@ void engine::impl::guardrail_event(const std::string& which, const std::string& 
     decide(none, "guardrail", which + ": " + detail);
 }
 
-bool engine::impl::breaker_allows_send(bool& is_probe) {
-    is_probe = false;
-    if (!breaker_open) return true;
-    if (probe_in_flight || now() < breaker_probe_at) return false;
-    probe_in_flight = true;
-    is_probe = true;
-    return true;
-}
 void engine::stop() { impl_->stopping = true; }
 
 int engine::recover() {
@@ -133,12 +128,18 @@ int engine::recover() {
     int recovered = 0;
     for (auto state : {charge_state::sending, charge_state::reconciling}) {
         for (;;) {
+            auto tx = m.store.begin();
             auto rows = m.store.charges_in_state(state, m.config.batch_size);
             if (rows.empty()) break;
-            auto tx = m.store.begin();
             for (auto& c : rows) {
                 if (!c.unknown_since) c.unknown_since = m.now();
-                c.next_action_at = m.now();
+                // PORTONE_V1: give the PG a moment before trusting "no record" (--once asks
+                // at once: its operator wants the answer now).
+                const auto wait = m.config.settle_unknown_immediately ||
+                                          m.config.unknown.first_delays.empty()
+                                      ? std::int64_t{0}
+                                      : m.config.unknown.first_delays.front().count();
+                c.next_action_at = m.now() + wait;
                 m.transition(c, charge_state::unknown,
                              "found " + std::string{domain::to_string(state)} +
                                  " at start: the request may have been sent",
@@ -173,7 +174,13 @@ asio::awaitable<pass_summary> engine::run_pass() {
     m.sends_this_pass = 0;
     m.guardrail_reported = false;
     m.queue_exhausted = false;
+    m.failed = false;
+    m.pending.clear();
+    m.queue.clear();
     if (m.stopping) co_return m.summary;
+    // Between passes nothing is on the wire, so a row still `sending`/`reconciling` was cut
+    // off by a failure (storage, or an exception in a worker): it is in doubt.
+    recover();
 
     m.schedule_new_subscriptions();
     m.materialise_due_subscriptions();
@@ -216,9 +223,11 @@ asio::awaitable<pass_summary> engine::run_until_idle() {
 
 // Takes the next batch of due charges, decides what to do with each, and commits the
 // write-ahead state (`sending` + a request journal row, or `reconciling`) for the whole batch
-// in one transaction before any of its requests leaves. False when nothing is due.
+// in one transaction before any of its requests leaves. Jobs reach the shared queue, and the
+// in-memory counters change, only after that commit: if anything throws, nothing is sent.
+// False when nothing is due.
 bool engine::impl::refill_queue() {
-    if (queue_exhausted || stopping || halted) return false;
+    if (queue_exhausted || stopping || halted || failed) return false;
     const auto t = now();
     const bool sends_paused = breaker_open && (probe_in_flight || t < breaker_probe_at);
     // Read inside the write transaction: a row an operator changed a moment ago (billingctl)
@@ -231,9 +240,15 @@ bool engine::impl::refill_queue() {
         queue_exhausted = true;
         return false;
     }
+    std::vector<job> batch;
     bool sends_blocked = false;
+    bool probe_taken = false;
+    std::int64_t sends_in_batch = 0;
     for (auto& c : rows) {
-        const bool in_doubt = domain::is_in_doubt(c.state);
+        // A retry_wait row that was in doubt before it was parked and retried by an operator
+        // is looked up first: the earlier attempt may still have moved money.
+        const bool in_doubt = domain::is_in_doubt(c.state) ||
+                              (c.state == charge_state::retry_wait && c.unknown_since);
         const bool sendable = c.state == charge_state::scheduled ||
                               c.state == charge_state::retry_wait ||
                               c.state == charge_state::declined;
@@ -254,6 +269,7 @@ bool engine::impl::refill_queue() {
             transition(c, charge_state::reconciling, "lookup " + std::to_string(c.lookup_count));
             j.what = job::kind::lookup;
         } else {
+            if (sends_blocked) continue;  // a count limit or the breaker holds sends back
             auto s = store.find_subscription(c.subscription_id);
             if (!s || !domain::is_billable(s->status)) {
                 c.next_action_at.reset();
@@ -276,22 +292,20 @@ bool engine::impl::refill_queue() {
                 continue;
             }
             if (config.max_charges_per_pass > 0 &&
-                sends_this_pass >= config.max_charges_per_pass) {
-                summary.work_left = true;
-                queue_exhausted = true;
+                sends_this_pass + sends_in_batch >= config.max_charges_per_pass) {
+                sends_blocked = true;
                 guardrail_event("max_charges_per_pass",
                                 std::to_string(config.max_charges_per_pass) +
                                     " charges sent in this pass; the rest wait for the next");
-                break;
+                continue;
             }
-            if (hourly_limit_reached(t)) {
-                summary.work_left = true;
-                queue_exhausted = true;
+            if (config.max_charges_per_hour > 0 &&
+                sends_in_batch + sends_in_last_hour(t) >= config.max_charges_per_hour) {
+                sends_blocked = true;
                 guardrail_event("max_charges_per_hour",
                                 std::to_string(config.max_charges_per_hour) +
-                                    " charges sent in the last hour; sending resumes at " +
-                                    calendar::format_utc(from_unix(hourly_limit_reopens_at())));
-                break;
+                                    " charges sent in the last hour; the rest wait");
+                continue;
             }
             if (config.quiet_zone && !config.quiet.empty()) {
                 const auto allowed = to_unix(
@@ -303,19 +317,19 @@ bool engine::impl::refill_queue() {
                     continue;
                 }
             }
-            bool probe = false;
-            if (!breaker_allows_send(probe)) {
-                // Leave the row due: it is sent once a probe shows PortOne answers again.
-                summary.work_left = true;
-                sends_blocked = true;
-                continue;
+            if (breaker_open) {
+                // Half-open: one probe at a time; everything else stays due.
+                if (probe_taken || probe_in_flight || t < breaker_probe_at) {
+                    sends_blocked = true;
+                    continue;
+                }
+                probe_taken = true;
+                j.breaker_probe = true;
             }
-            j.breaker_probe = probe;
             ++c.attempt_count;
             c.next_action_at.reset();
             transition(c, charge_state::sending, "attempt " + std::to_string(c.attempt_count));
-            ++sends_this_pass;
-            if (config.max_charges_per_hour > 0) recent_sends.push_back(t);
+            ++sends_in_batch;
             j.what = job::kind::charge;
             j.request.customer_uid = c.customer_uid;
             j.request.merchant_uid = c.merchant_uid;
@@ -343,41 +357,67 @@ bool engine::impl::refill_queue() {
                                 : "GET /payments/findAll/" + c.merchant_uid;
         j.request_attempt_id = store.append_attempt(a);
         j.charge = c;
-        queue.push_back(std::move(j));
+        batch.push_back(std::move(j));
     }
-    // Blocked rows stay due; stop refilling so this pass does not pick them up again.
-    if (sends_blocked) queue_exhausted = true;
     if (config.at_step) config.at_step("before_write_ahead_commit");
     tx.commit();  // write-ahead: durable before any of these requests is sent
     if (config.at_step) config.at_step("after_write_ahead_commit");
+
+    // Committed: now the batch may go out.
+    if (sends_blocked) {
+        summary.work_left = true;
+        queue_exhausted = true;  // blocked rows stay due; do not pick them up again this pass
+    }
+    for (auto& j : batch) {
+        if (j.what != job::kind::charge) continue;
+        ++sends_this_pass;
+        if (config.max_charges_per_hour > 0) recent_sends.push_back(t);
+        if (j.breaker_probe) probe_in_flight = true;
+    }
+    for (auto& j : batch) queue.push_back(std::move(j));
     return true;
 }
 
 asio::awaitable<void> engine::impl::worker() {
+    try {
+        co_await work_loop();
+    } catch (...) {
+        // Storage or a gateway call failed: the other workers send nothing more this pass;
+        // rows left `sending`/`reconciling` are recovered at the start of the next one.
+        failed = true;
+        throw;
+    }
+}
+
+asio::awaitable<void> engine::impl::work_loop() {
     for (;;) {
+        if (failed) break;  // storage failed: send nothing more; the next pass recovers
         if (queue.empty() && !refill_queue()) break;
         if (queue.empty()) continue;
         job j = std::move(queue.front());
         queue.pop_front();
         job_result r;
-        const bool breaker_holds = !j.breaker_probe && breaker_open;
-        if (j.what == job::kind::charge && (stopping || breaker_holds)) {
-            // Stopping, or the breaker opened after this row was committed: it provably
-            // never left, so it may be sent again later.
+        const bool hold_charge = stopping || halted || (!j.breaker_probe && breaker_open);
+        if (j.what == job::kind::charge && hold_charge) {
+            // Committed but not sent (stopping, halted, or the breaker opened meanwhile): it
+            // provably never left, so it may be sent again later.
             r.charge.emplace();
             r.charge->journal.kind = "charge";
             r.charge->journal.request_written = false;
             r.charge->journal.result = gateway::outcome::transient;
-            r.charge->journal.message =
-                stopping ? "not sent: stopping" : "not sent: circuit breaker open";
+            r.charge->journal.message = stopping  ? "not sent: stopping"
+                                        : halted  ? "not sent: charging halted"
+                                                  : "not sent: circuit breaker open";
+            r.not_sent = true;
+            if (j.breaker_probe) probe_in_flight = false;
             r.done = std::move(j);
         } else if (j.what == job::kind::lookup && stopping) {
-            // Still in doubt; the next start (or pass) looks it up.
             r.lookup.emplace();
             r.lookup->journal.kind = "lookup";
             r.lookup->journal.result = gateway::outcome::unknown;
             r.lookup->journal.message = "not looked up: stopping";
             r.lookup->verdict = gateway::outcome::unknown;
+            r.not_sent = true;
             r.done = std::move(j);
         } else {
             r = co_await execute(std::move(j));
@@ -410,13 +450,20 @@ asio::awaitable<job_result> engine::impl::execute(job j) {
 }
 
 void engine::impl::flush_pending() {
-    if (pending.empty()) return;
+    if (pending.empty() || failed) return;
     auto batch = std::move(pending);
     pending.clear();
-    auto tx = store.begin();
-    for (auto& r : batch) apply(r);
-    if (config.at_step) config.at_step("before_outcome_commit");
-    tx.commit();
+    try {
+        auto tx = store.begin();
+        for (auto& r : batch) apply(r);
+        if (config.at_step) config.at_step("before_outcome_commit");
+        tx.commit();
+    } catch (...) {
+        // Nothing of this batch is durable: its rows are still `sending`/`reconciling` and
+        // will be reconciled (looked up, never blindly resent).
+        failed = true;
+        throw;
+    }
 }
 
 }  // namespace billingd::scheduler

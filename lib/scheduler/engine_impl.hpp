@@ -28,6 +28,7 @@ struct job_result {
     std::optional<gateway::charge_result> charge;
     std::optional<gateway::lookup_result> lookup;
     std::optional<gateway::customer_result> customer;  // billing key verification
+    bool not_sent = false;  // held back after the write-ahead commit (stop, halt, breaker)
 };
 
 struct engine::impl {
@@ -51,12 +52,11 @@ struct engine::impl {
     std::int64_t breaker_probe_at = 0;
     bool probe_in_flight = false;
     void record_call(const gateway::exchange& x, bool was_probe);
-    // May a charge be sent now? Marks the probe when the breaker is half-open.
-    bool breaker_allows_send(bool& is_probe);
 
     // Guardrails (engine.cpp): send times of the last hour, for max_charges_per_hour.
     std::deque<std::int64_t> recent_sends;
     bool hourly_limit_reached(std::int64_t t);
+    std::int64_t sends_in_last_hour(std::int64_t t);
     std::int64_t hourly_limit_reopens_at() const;
     void guardrail_event(const std::string& which, const std::string& detail);
     bool guardrail_reported = false;
@@ -67,6 +67,7 @@ struct engine::impl {
     std::vector<job_result> pending;  // answers waiting for the group commit
     std::int64_t sends_this_pass = 0;
     bool queue_exhausted = false;
+    bool failed = false;  // storage or a worker failed this pass: send nothing more
 
     std::int64_t now() const { return clk.now().time_since_epoch().count(); }
     void decide(const storage::charge_record& c, std::string what, std::string detail);
@@ -78,6 +79,7 @@ struct engine::impl {
     // engine.cpp
     bool refill_queue();
     boost::asio::awaitable<void> worker();
+    boost::asio::awaitable<void> work_loop();
     boost::asio::awaitable<job_result> execute(job j);
     void flush_pending();
 

@@ -139,6 +139,12 @@ void engine::impl::materialise_due_subscriptions() {
                                    rule.error);
                 continue;
             }
+            if (s.max_periods && s.next_period >= *s.max_periods) {
+                // max_periods was lowered (by hand) below the next period: nothing is left.
+                store.set_schedule(s.id, s.next_period, std::nullopt, t);
+                set_subscription_status(s, subscription_status::ended, "no periods left");
+                continue;
+            }
             if (s.cancel_at_period_end) {
                 store.set_schedule(s.id, s.next_period, std::nullopt, t);
                 set_subscription_status(s, subscription_status::canceled,
@@ -149,10 +155,17 @@ void engine::impl::materialise_due_subscriptions() {
             std::int64_t last_due = calendar::last_period_started_by(*rule.rule, from_unix(t));
             if (s.max_periods) last_due = std::min(last_due, *s.max_periods - 1);
             if (last_due < s.next_period) {
-                // next_due_at was ahead of the calendar (edited by hand): put it back.
-                store.set_schedule(
-                    s.id, s.next_period,
-                    to_unix(calendar::period_start(*rule.rule, s.next_period)), t);
+                // next_due_at was ahead of the calendar (edited by hand): put it back. If the
+                // calendar says it is not due yet, that time is in the future.
+                const auto due = to_unix(calendar::period_start(*rule.rule, s.next_period));
+                if (due <= t) {
+                    store.set_schedule(s.id, s.next_period, std::nullopt, t);
+                    store.set_needs_attention(s.id, "cannot place period " +
+                                                        std::to_string(s.next_period) +
+                                                        " on the calendar", t);
+                } else {
+                    store.set_schedule(s.id, s.next_period, due, t);
+                }
                 continue;
             }
             const std::int64_t keep = std::max(1, config.max_catch_up_periods);

@@ -19,7 +19,7 @@ storage::attempt_record answer_row(const job& j, const gateway::exchange& x, std
     a.kind = x.kind.empty() ? "charge" : x.kind;
     a.phase = "answer";
     a.merchant_uid = j.charge.merchant_uid;
-    a.attempt_number = j.charge.attempt_count;
+    a.attempt_number = j.what == job::kind::charge ? j.charge.attempt_count : j.charge.lookup_count;
     a.amount = j.charge.amount;
     a.request_summary = x.request_summary;
     a.request_written = x.request_written ? 1 : 0;
@@ -74,6 +74,21 @@ void engine::impl::apply(job_result& r) {
                "row changed while the request was on the wire; answer journaled only: " +
                    std::string{gateway::to_string(x.result)} +
                    (x.imp_uid.empty() ? "" : " imp_uid=" + x.imp_uid));
+        return;
+    }
+    if (r.not_sent) {
+        const auto& x = r.charge ? r.charge->journal : r.lookup->journal;
+        store.append_attempt(answer_row(r.done, x, now()));
+        if (r.lookup) {
+            --c.lookup_count;  // it was never asked
+            c.next_action_at = now();
+            transition(c, charge_state::unknown, x.message);
+        } else {
+            c.next_action_at = halted         ? now() + config.transient.pass_delay.count()
+                               : breaker_open ? std::max(now(), breaker_probe_at)
+                                              : now();
+            transition(c, charge_state::retry_wait, x.message);
+        }
         return;
     }
     if (r.charge) {
@@ -166,6 +181,24 @@ void engine::impl::apply_lookup_answer(storage::charge_record& c, const job_resu
             else mark_unknown(c, "lookup said paid without a payment");
             return;
         case outcome::declined:
+            {
+                // A failed record is one decline. If PortOne holds no more of them than this
+                // charge has already counted, the latest attempt never reached it: resend.
+                const auto failures = std::count_if(
+                    l.payments.begin(), l.payments.end(),
+                    [](const gateway::payment& p) { return p.status == "failed"; });
+                const bool cancelled = std::any_of(
+                    l.payments.begin(), l.payments.end(),
+                    [](const gateway::payment& p) { return p.status == "cancelled"; });
+                if (!cancelled && failures <= c.decline_count) {
+                    c.unknown_since.reset();
+                    c.next_action_at = now();
+                    transition(c, charge_state::retry_wait,
+                               "reconciled: no record of the latest attempt at PortOne");
+                    decide(c, "reconciled", "latest attempt never reached PortOne; will resend");
+                    return;
+                }
+            }
             for (const auto& p : l.payments) {
                 if (p.status != "cancelled") continue;
                 // Paid and then cancelled at PortOne (a refund): PortOne refuses the
@@ -218,8 +251,10 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
     ++summary.paid;
     summary.paid_amount += c.amount;
     decide(c, "paid", "imp_uid=" + p.imp_uid + " amount=" + std::to_string(c.amount));
-    // Advance only a subscription still on this period (a resume may have moved it on).
-    if (auto s = store.find_subscription(c.subscription_id); s && s->next_period == c.period_index)
+    // Advance only a billable subscription still on this period (a resume may have moved it
+    // on; a canceled or paused one keeps its schedule as the operator left it).
+    if (auto s = store.find_subscription(c.subscription_id);
+        s && s->next_period == c.period_index && domain::is_billable(s->status))
         advance_subscription(store, *s, c.period_index, true, now(), "billingd");
 }
 

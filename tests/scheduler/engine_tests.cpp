@@ -181,7 +181,9 @@ TEST_CASE("a charge with no record at PortOne after an unknown outcome is resent
     h.clock.set(utc("2024-01-01T01:00:00Z"));
     CHECK(h.eng().recover() == 1);
     CHECK(h.state(sub, 0) == charge_state::unknown);
-    h.run_at("2024-01-01T01:00:00Z");
+    h.run_at("2024-01-01T01:00:05Z");  // the PG gets a moment before "no record" is trusted
+    CHECK(h.gw.calls.empty());
+    h.run_at("2024-01-01T01:00:10Z");
     REQUIRE(h.gw.calls.size() == 2);
     CHECK(h.gw.calls[0] == "lookup:" + uid);  // looked up first
     CHECK(h.gw.calls[1] == "charge:" + uid);  // then resent with the same merchant_uid
@@ -517,4 +519,105 @@ TEST_CASE("after stop(), committed charges that have not left are not sent") {
     for (std::int64_t sub = 1; sub <= 6; ++sub) ++states[h.state(sub, 0)];
     CHECK(states[charge_state::paid] == 1);
     CHECK(states[charge_state::retry_wait] == 5);
+}
+
+TEST_CASE("if the write-ahead commit fails, nothing of that batch is sent") {
+    harness h;
+    for (int i = 0; i < 6; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    bool fail_once = true;
+    h.config.at_step = [&](std::string_view step) {
+        if (step == "before_write_ahead_commit" && fail_once) {
+            fail_once = false;
+            throw storage::error("disk I/O error");
+        }
+    };
+    CHECK_THROWS_AS(h.run_at("2024-01-01T01:00:00Z"), storage::error);
+    CHECK(h.gw.calls.empty());
+    h.run_at("2024-01-01T01:00:01Z");
+    CHECK(h.gw.calls.size() == 6);
+    for (std::int64_t sub = 1; sub <= 6; ++sub) CHECK(h.state(sub, 0) == charge_state::paid);
+    testing::check_one_request_per_uid(h.gw);
+}
+
+TEST_CASE("if an outcome commit fails, sending stops and the rows are reconciled next pass") {
+    harness h;
+    h.config.max_in_flight = 2;
+    for (int i = 0; i < 10; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    bool fail_once = true;
+    h.config.at_step = [&](std::string_view step) {
+        if (step == "before_outcome_commit" && fail_once) {
+            fail_once = false;
+            throw storage::error("disk I/O error");
+        }
+    };
+    CHECK_THROWS_AS(h.run_at("2024-01-01T01:00:00Z"), storage::error);
+    const auto sent_in_failed_pass = h.gw.ledger.size();
+    CHECK(sent_in_failed_pass <= 2);  // only what was already on the wire
+    h.run_at("2024-01-01T01:00:10Z");  // recovers: looks the lost answers up, sends the rest
+    h.run_at("2024-01-01T01:00:20Z");
+    for (std::int64_t sub = 1; sub <= 10; ++sub) {
+        CHECK(h.state(sub, 0) == charge_state::paid);
+        CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
+    }
+    CHECK(h.gw.ledger.size() == 10);
+}
+
+TEST_CASE("a lookup that finds only earlier declines means the latest attempt never arrived") {
+    harness h;
+    h.config.settle_unknown_immediately = true;
+    const auto sub = h.add("flaky", "2024-01-01");
+    h.gw.behaviour["flaky"] = "decline_first:1";
+    h.run_at("2024-01-01T01:00:00Z");  // declined once
+    REQUIRE(h.state(sub, 0) == charge_state::declined);
+    h.gw.down = true;  // the dunning retry gets a 503 and never reaches PortOne
+    h.gw.yields = 0;
+    h.gw.on_charge = [&](const gateway::charge_request&) {};
+    h.clock.set(utc("2024-01-02T01:00:00Z"));
+    {
+        asio::io_context io;
+        auto f = asio::co_spawn(io, h.eng().run_pass(), asio::use_future);
+        io.run();
+        f.get();
+    }
+    h.gw.down = false;
+    h.run_at("2024-01-02T01:00:01Z");  // lookup sees only the first decline -> resend, paid
+    const auto c = h.store->charges_of_subscription(sub).front();
+    CHECK(c.state == charge_state::paid);
+    CHECK(c.decline_count == 1);
+}
+
+TEST_CASE("lowering max_periods by hand ends the subscription instead of looping") {
+    harness h;
+    const auto sub = h.add("c", "2024-01-01", 1000, "day");
+    h.run_at("2024-01-03T01:00:00Z");  // catch-up charges period 2
+    sqlite3* db = nullptr;
+    sqlite3_open(h.db_path().c_str(), &db);
+    sqlite3_exec(db, "UPDATE subscriptions SET max_periods = 1", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    h.run_at("2024-01-05T01:00:00Z");
+    CHECK(h.store->find_subscription(sub)->status == subscription_status::ended);
+}
+
+TEST_CASE("an operator's retry of a charge parked in doubt is looked up before it is resent") {
+    harness h;
+    h.config.settle_unknown_immediately = true;
+    h.config.unknown.give_up_after = std::chrono::seconds{1};
+    const auto sub = h.add("slow", "2024-01-01");
+    h.gw.behaviour["slow"] = "ready";  // PortOne keeps saying "ready"
+    h.run_at("2024-01-01T01:00:00Z");
+    h.run_at("2024-01-01T02:00:00Z");
+    REQUIRE(h.state(sub, 0) == charge_state::parked);
+    const auto calls_before = h.gw.calls.size();
+    // billingctl charge retry: parked -> retry_wait, due now.
+    sqlite3* db = nullptr;
+    sqlite3_open(h.db_path().c_str(), &db);
+    sqlite3_exec(db, "UPDATE charges SET state = 'retry_wait', next_action_at = 0", nullptr,
+                 nullptr, nullptr);
+    sqlite3_close(db);
+    h.gw.ledger[0].status = "paid";  // the PG finished after all
+    h.run_at("2024-01-01T03:00:00Z");
+    REQUIRE(h.gw.calls.size() > calls_before);
+    CHECK(h.gw.calls[calls_before].rfind("lookup:", 0) == 0);
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    CHECK(h.gw.ledger.size() == 1);
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <doctest/doctest.h>
+
 #include "gateway/client.hpp"
 
 namespace billingd::testing {
@@ -186,5 +188,16 @@ private:
     }
     std::map<std::string, int> declines_;
 };
+
+// Never two charge requests for one merchant_uid unless one was answered "already paid".
+inline void check_one_request_per_uid(const fake_gateway& gw) {
+    std::map<std::string, int> charges;
+    for (const auto& c : gw.calls)
+        if (c.rfind("charge:", 0) == 0) ++charges[c];
+    for (const auto& [call, n] : charges) {
+        CAPTURE(call);
+        CHECK(n == 1);
+    }
+}
 
 }  // namespace billingd::testing
