@@ -2,6 +2,12 @@
 // client against portone-sim on 127.0.0.1 with simulated latency. Prints figures; asserts
 // nothing. Usage:
 //   gateway_bench --sim PATH [--requests 5000] [--in-flight 64] [--latency-ms 50]
+#include <fmt/core.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,12 +15,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <fmt/core.h>
-#include <spawn.h>
 #include <string>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 #include "gateway/http_client.hpp"
@@ -34,7 +35,7 @@ struct sim_process {
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
         posix_spawn_file_actions_addclose(&actions, fds[0]);
         const std::string fault = "charge:latency_ms=" + std::to_string(latency_ms) + ":1.0";
-        std::vector<std::string> args{path,     "--port",  "0",     "--prefix",
+        std::vector<std::string> args{path,         "--port",  "0",  "--prefix",
                                       "bench-=pay", "--fault", fault};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
@@ -114,7 +115,8 @@ int main(int argc, char** argv) {
     const double cpu = cpu_seconds() - cpu_before;
     fmt::print("requests={} paid={} other={} in_flight={} latency_ms={}\n", requests, paid, other,
                in_flight, latency_ms);
-    fmt::print("wall_s={:.3f} requests_per_s={:.0f} client_cpu_s={:.3f} cpu_us_per_request={:.1f}\n",
-               wall, requests / wall, cpu, cpu * 1e6 / requests);
+    fmt::print(
+        "wall_s={:.3f} requests_per_s={:.0f} client_cpu_s={:.3f} cpu_us_per_request={:.1f}\n", wall,
+        requests / wall, cpu, cpu * 1e6 / requests);
     return other == 0 ? 0 : 1;
 }

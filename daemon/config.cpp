@@ -298,12 +298,12 @@ void read_guardrails(const table_reader& r, config& c) {
 void read_breaker(const table_reader& r, config& c) {
     auto& e = c.engine;
     if (auto v = r.integer("window", 1, 10000)) e.breaker_window = static_cast<std::size_t>(*v);
-    if (auto v = r.integer("min_calls", 1, 10000)) e.breaker_min_calls = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("min_calls", 1, 10000))
+        e.breaker_min_calls = static_cast<std::size_t>(*v);
     if (auto v = r.integer("failure_percent", 1, 100))
         e.breaker_failure_ratio = static_cast<double>(*v) / 100.0;
     if (auto v = r.integer("open_seconds", 1, 86400)) e.breaker_open_for = std::chrono::seconds{*v};
-    if (e.breaker_min_calls > e.breaker_window)
-        r.fail("min_calls", "must not exceed window");
+    if (e.breaker_min_calls > e.breaker_window) r.fail("min_calls", "must not exceed window");
 }
 
 void read_log(const table_reader& r, config& c) {
@@ -323,9 +323,9 @@ config from_table(const toml::table& root, const std::string& source) {
     refuse_secrets(root, "", source);
     config c;
     c.source = source;
-    const table_reader top(root, "", source,
-                           {"database", "portone", "billing", "retry", "guardrails", "breaker",
-                            "log"});
+    const table_reader top(
+        root, "", source,
+        {"database", "portone", "billing", "retry", "guardrails", "breaker", "log"});
     if (auto v = top.string("database")) {
         if (v->empty()) top.fail("database", "must not be empty");
         c.database = *v;
@@ -350,8 +350,7 @@ config from_table(const toml::table& root, const std::string& source) {
     read_guardrails(section("guardrails", {"max_amount_per_charge", "max_charges_per_pass",
                                            "max_charges_per_hour"}),
                     c);
-    read_breaker(section("breaker", {"window", "min_calls", "failure_percent", "open_seconds"}),
-                 c);
+    read_breaker(section("breaker", {"window", "min_calls", "failure_percent", "open_seconds"}), c);
     read_log(section("log", {"level"}), c);
 
     c.engine.max_in_flight = c.portone.max_in_flight;

@@ -1,10 +1,11 @@
 #include "daemon/crash_points.hpp"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <unistd.h>
 
 namespace billingd::daemon {
 namespace {

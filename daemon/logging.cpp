@@ -63,19 +63,21 @@ void setup_logging(std::string_view level) {
 
 int syslog_priority(spdlog::level::level_enum level) {
     switch (level) {
-        case spdlog::level::err: return LOG_ERR;
-        case spdlog::level::warn: return LOG_WARNING;
-        default: return LOG_INFO;
+        case spdlog::level::err:
+            return LOG_ERR;
+        case spdlog::level::warn:
+            return LOG_WARNING;
+        default:
+            return LOG_INFO;
     }
 }
 
 void log_decision(const scheduler::decision& d) {
     const auto level = level_of(d.what);
     const std::string merchant_uid = d.merchant_uid.empty() ? "-" : d.merchant_uid;
-    const std::string line =
-        fmt::format("decision subscription_id={} charge_id={} merchant_uid={} outcome={} detail={}",
-                    d.subscription_id, d.charge_id, merchant_uid, d.what,
-                    d.detail.empty() ? "-" : d.detail);
+    const std::string line = fmt::format(
+        "decision subscription_id={} charge_id={} merchant_uid={} outcome={} detail={}",
+        d.subscription_id, d.charge_id, merchant_uid, d.what, d.detail.empty() ? "-" : d.detail);
     if (!logging_to_journal) {
         spdlog::log(level, "{}", line);
         return;

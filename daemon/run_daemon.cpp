@@ -129,10 +129,11 @@ class runner {
         if (next) delay = std::clamp<std::chrono::seconds>(*next - clock_.now(), 1s, max_sleep);
         const auto breaker = engine_.breaker();
         const std::string breaker_note =
-            breaker.open ? fmt::format("circuit breaker OPEN ({}/{} recent calls failed, probe "
-                                       "at {}); ",
-                                       breaker.recent_failures, breaker.recent_calls,
-                                       calendar::format_utc(breaker.probe_at))
+            breaker.open ? fmt::format(
+                               "circuit breaker OPEN ({}/{} recent calls failed, probe "
+                               "at {}); ",
+                               breaker.recent_failures, breaker.recent_calls,
+                               calendar::format_utc(breaker.probe_at))
                          : "";
         notify::status(fmt::format("{}{}idle; next wake {}", engine_.halted() ? "HALTED: " : "",
                                    breaker_note, calendar::format_utc(clock_.now() + delay)));

@@ -45,8 +45,12 @@ std::optional<Value> value_of(const Table& table, std::string_view text) {
 
 }  // namespace
 
-std::string_view to_string(subscription_status s) { return name_of(subscription_names, s); }
-std::string_view to_string(charge_state s) { return name_of(charge_names, s); }
+std::string_view to_string(subscription_status s) {
+    return name_of(subscription_names, s);
+}
+std::string_view to_string(charge_state s) {
+    return name_of(charge_names, s);
+}
 
 std::optional<subscription_status> parse_subscription_status(std::string_view text) {
     return value_of<subscription_status>(subscription_names, text);
@@ -101,13 +105,11 @@ bool subscription_transition_allowed(subscription_status from, subscription_stat
     if (from == to) return false;
     switch (from) {
         case trialing:
-            return to == active || to == past_due || to == paused || to == canceled ||
-                   to == ended;
+            return to == active || to == past_due || to == paused || to == canceled || to == ended;
         case active:
             return to == past_due || to == paused || to == canceled || to == ended;
         case past_due:
-            return to == active || to == unpaid || to == canceled || to == paused ||
-                   to == ended;
+            return to == active || to == unpaid || to == canceled || to == paused || to == ended;
         case unpaid:
             return to == active || to == canceled;
         case paused:

@@ -7,28 +7,27 @@
 namespace billingd::scheduler {
 
 class clock {
-public:
+  public:
     virtual ~clock() = default;
     virtual std::chrono::sys_seconds now() const = 0;
 };
 
 class system_clock final : public clock {
-public:
+  public:
     std::chrono::sys_seconds now() const override {
-        return std::chrono::time_point_cast<std::chrono::seconds>(
-            std::chrono::system_clock::now());
+        return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     }
 };
 
 // A test clock (like Stripe's test clocks): stays where it is put.
 class manual_clock final : public clock {
-public:
+  public:
     explicit manual_clock(std::chrono::sys_seconds t) : now_(t) {}
     std::chrono::sys_seconds now() const override { return now_; }
     void set(std::chrono::sys_seconds t) { now_ = t; }
     void advance(std::chrono::seconds d) { now_ += d; }
 
-private:
+  private:
     std::chrono::sys_seconds now_;
 };
 

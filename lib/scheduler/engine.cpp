@@ -1,13 +1,13 @@
 // Pass orchestration: write-ahead batches, bounded workers, group commits of answers.
 #include "scheduler/engine.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <cassert>
 
 #include "scheduler/engine_impl.hpp"
@@ -49,7 +49,9 @@ void engine::on_decision(std::function<void(const decision&)> sink) {
     impl_->sink = std::move(sink);
 }
 
-bool engine::halted() const { return impl_->halted; }
+bool engine::halted() const {
+    return impl_->halted;
+}
 
 engine::breaker_status engine::breaker() const {
     const auto& m = *impl_;
@@ -63,9 +65,9 @@ engine::breaker_status engine::breaker() const {
 }
 
 void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
-    const bool failed = x.result == gateway::outcome::transient ||
-                        (x.result == gateway::outcome::unknown &&
-                         (x.http_status == 0 || x.http_status >= 500));
+    const bool failed =
+        x.result == gateway::outcome::transient ||
+        (x.result == gateway::outcome::unknown && (x.http_status == 0 || x.http_status >= 500));
     recent_calls.push_back(failed);
     while (recent_calls.size() > std::max<std::size_t>(1, config.breaker_window))
         recent_calls.pop_front();
@@ -121,7 +123,9 @@ void engine::impl::guardrail_event(const std::string& which, const std::string& 
     decide(none, "guardrail", which + ": " + detail);
 }
 
-void engine::stop() { impl_->stopping = true; }
+void engine::stop() {
+    impl_->stopping = true;
+}
 
 int engine::recover() {
     auto& m = *impl_;
@@ -135,10 +139,10 @@ int engine::recover() {
                 if (!c.unknown_since) c.unknown_since = m.now();
                 // PORTONE_V1: give the PG a moment before trusting "no record" (--once asks
                 // at once: its operator wants the answer now).
-                const auto wait = m.config.settle_unknown_immediately ||
-                                          m.config.unknown.first_delays.empty()
-                                      ? std::int64_t{0}
-                                      : m.config.unknown.first_delays.front().count();
+                const auto wait =
+                    m.config.settle_unknown_immediately || m.config.unknown.first_delays.empty()
+                        ? std::int64_t{0}
+                        : m.config.unknown.first_delays.front().count();
                 c.next_action_at = m.now() + wait;
                 m.transition(c, charge_state::unknown,
                              "found " + std::string{domain::to_string(state)} +
@@ -208,8 +212,8 @@ asio::awaitable<pass_summary> engine::run_until_idle() {
     pass_summary total;
     for (int pass = 0; pass < 10'000; ++pass) {
         auto s = co_await run_pass();
-        const bool progressed = s.scheduled + s.materialised + s.sent + s.reconciled +
-                                    s.skipped + s.canceled + s.parked >
+        const bool progressed = s.scheduled + s.materialised + s.sent + s.reconciled + s.skipped +
+                                    s.canceled + s.parked >
                                 0;
         total += s;
         if (m.halted || m.stopping || s.work_left || !progressed) break;
@@ -273,9 +277,9 @@ bool engine::impl::refill_queue() {
             auto s = store.find_subscription(c.subscription_id);
             if (!s || !domain::is_billable(s->status)) {
                 c.next_action_at.reset();
-                transition(c, charge_state::canceled,
-                           "subscription is " +
-                               std::string{s ? domain::to_string(s->status) : "gone"});
+                transition(
+                    c, charge_state::canceled,
+                    "subscription is " + std::string{s ? domain::to_string(s->status) : "gone"});
                 ++summary.canceled;
                 decide(c, "canceled", "subscription not billable");
                 continue;
@@ -308,8 +312,8 @@ bool engine::impl::refill_queue() {
                 continue;
             }
             if (config.quiet_zone && !config.quiet.empty()) {
-                const auto allowed = to_unix(
-                    calendar::next_allowed(from_unix(t), config.quiet, config.quiet_zone));
+                const auto allowed =
+                    to_unix(calendar::next_allowed(from_unix(t), config.quiet, config.quiet_zone));
                 if (allowed > t) {
                     c.next_action_at = allowed;
                     c.updated_at = t;
@@ -405,9 +409,9 @@ asio::awaitable<void> engine::impl::work_loop() {
             r.charge->journal.kind = "charge";
             r.charge->journal.request_written = false;
             r.charge->journal.result = gateway::outcome::transient;
-            r.charge->journal.message = stopping  ? "not sent: stopping"
-                                        : halted  ? "not sent: charging halted"
-                                                  : "not sent: circuit breaker open";
+            r.charge->journal.message = stopping ? "not sent: stopping"
+                                        : halted ? "not sent: charging halted"
+                                                 : "not sent: circuit breaker open";
             r.not_sent = true;
             if (j.breaker_probe) probe_in_flight = false;
             r.done = std::move(j);

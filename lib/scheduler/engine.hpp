@@ -70,8 +70,8 @@ struct decision {
     std::int64_t subscription_id = 0;
     std::int64_t charge_id = 0;
     std::string merchant_uid;
-    std::string what;     // e.g. "paid", "declined", "unknown", "parked", "skipped"
-    std::string detail;   // reason, imp_uid, next action
+    std::string what;    // e.g. "paid", "declined", "unknown", "parked", "skipped"
+    std::string detail;  // reason, imp_uid, next action
 };
 
 struct pass_summary {
@@ -95,7 +95,7 @@ struct pass_summary {
 };
 
 class engine {
-public:
+  public:
     engine(storage::store& store, gateway::client& gateway, const clock& clock,
            engine_config config);
     ~engine();
@@ -132,7 +132,7 @@ public:
     // Stop starting new requests (SIGTERM); requests on the wire finish.
     void stop();
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };

@@ -9,7 +9,9 @@ namespace billingd::scheduler {
 
 using domain::subscription_status;
 
-std::int64_t to_unix(std::chrono::sys_seconds t) { return t.time_since_epoch().count(); }
+std::int64_t to_unix(std::chrono::sys_seconds t) {
+    return t.time_since_epoch().count();
+}
 std::chrono::sys_seconds from_unix(std::int64_t t) {
     return std::chrono::sys_seconds{std::chrono::seconds{t}};
 }
@@ -20,14 +22,19 @@ rule_or_error billing_rule_of(const storage::subscription_record& s) {
     const auto anchor = calendar::parse_local_date(s.anchor_date);
     const auto at = calendar::parse_time_of_day(s.charge_time);
     const auto* zone = calendar::find_zone(s.time_zone);
-    if (!unit) out.error = "unknown interval_unit '" + s.interval_unit + "'";
-    else if (s.interval_count < 1) out.error = "interval_count must be at least 1";
-    else if (!anchor) out.error = "anchor_date '" + s.anchor_date + "' is not a date";
-    else if (!at) out.error = "charge_time '" + s.charge_time + "' is not HH:MM";
-    else if (!zone) out.error = "unknown time_zone '" + s.time_zone + "'";
+    if (!unit)
+        out.error = "unknown interval_unit '" + s.interval_unit + "'";
+    else if (s.interval_count < 1)
+        out.error = "interval_count must be at least 1";
+    else if (!anchor)
+        out.error = "anchor_date '" + s.anchor_date + "' is not a date";
+    else if (!at)
+        out.error = "charge_time '" + s.charge_time + "' is not HH:MM";
+    else if (!zone)
+        out.error = "unknown time_zone '" + s.time_zone + "'";
     else
-        out.rule = calendar::billing_rule{*unit, static_cast<int>(s.interval_count), *anchor, *at,
-                                          zone};
+        out.rule =
+            calendar::billing_rule{*unit, static_cast<int>(s.interval_count), *anchor, *at, zone};
     return out;
 }
 
@@ -55,8 +62,8 @@ void change_status(storage::store& store, const storage::subscription_record& s,
     if (s.status == to) return;
     store.set_status(s.id, to, now);
     add_event(store, now, s.id, std::nullopt, "subscription.status",
-              std::string{domain::to_string(s.status)}, std::string{domain::to_string(to)},
-              detail, actor);
+              std::string{domain::to_string(s.status)}, std::string{domain::to_string(to)}, detail,
+              actor);
 }
 
 }  // namespace
@@ -65,8 +72,8 @@ void advance_subscription(storage::store& store, const storage::subscription_rec
                           std::int64_t settled_period, bool paid, std::int64_t now,
                           const std::string& actor) {
     const std::int64_t next = settled_period + 1;
-    if (paid && (s.status == subscription_status::trialing ||
-                 s.status == subscription_status::past_due))
+    if (paid &&
+        (s.status == subscription_status::trialing || s.status == subscription_status::past_due))
         change_status(store, s, subscription_status::active, now,
                       "period " + std::to_string(settled_period) + " paid", actor);
     if (s.max_periods && next >= *s.max_periods) {
@@ -147,8 +154,7 @@ void engine::impl::materialise_due_subscriptions() {
             }
             if (s.cancel_at_period_end) {
                 store.set_schedule(s.id, s.next_period, std::nullopt, t);
-                set_subscription_status(s, subscription_status::canceled,
-                                        "canceled at period end");
+                set_subscription_status(s, subscription_status::canceled, "canceled at period end");
                 ++summary.canceled;
                 continue;
             }
@@ -160,9 +166,10 @@ void engine::impl::materialise_due_subscriptions() {
                 const auto due = to_unix(calendar::period_start(*rule.rule, s.next_period));
                 if (due <= t) {
                     store.set_schedule(s.id, s.next_period, std::nullopt, t);
-                    store.set_needs_attention(s.id, "cannot place period " +
-                                                        std::to_string(s.next_period) +
-                                                        " on the calendar", t);
+                    store.set_needs_attention(
+                        s.id,
+                        "cannot place period " + std::to_string(s.next_period) + " on the calendar",
+                        t);
                 } else {
                     store.set_schedule(s.id, s.next_period, due, t);
                 }

@@ -41,8 +41,8 @@ void engine::impl::decide(const storage::charge_record& c, std::string what, std
     sink(d);
 }
 
-void engine::impl::transition(storage::charge_record& c, charge_state to,
-                              const std::string& detail, const std::string& event_kind) {
+void engine::impl::transition(storage::charge_record& c, charge_state to, const std::string& detail,
+                              const std::string& event_kind) {
     const auto from = c.state;
     c.state = to;
     c.updated_at = now();
@@ -125,22 +125,23 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
             ++summary.transient;
             ++c.transient_count;
             const double u = std::uniform_real_distribution<double>(0.0, 1.0)(random);
-            auto delay = domain::transient_delay(config.transient,
-                                                 static_cast<int>(c.transient_count), u);
+            auto delay =
+                domain::transient_delay(config.transient, static_cast<int>(c.transient_count), u);
             if (!delay) {
                 delay = config.transient.pass_delay;
                 c.transient_count = 0;
             }
             c.next_action_at = now() + delay->count();
             transition(c, charge_state::retry_wait, "not sent: " + x.message);
-            decide(c, "transient", x.message + "; retry in " + std::to_string(delay->count()) + "s");
+            decide(c, "transient",
+                   x.message + "; retry in " + std::to_string(delay->count()) + "s");
             return;
         }
         case outcome::invalid_billing_key:
             if (r.customer && r.customer->journal.result == outcome::not_found) {
                 c.next_action_at.reset();
-                c.park_reason = "invalid billing key: PortOne does not know customer_uid " +
-                                c.customer_uid;
+                c.park_reason =
+                    "invalid billing key: PortOne does not know customer_uid " + c.customer_uid;
                 park(c, *c.park_reason);
                 if (auto s = store.find_subscription(c.subscription_id);
                     s && domain::subscription_transition_allowed(
@@ -177,28 +178,29 @@ void engine::impl::apply_lookup_answer(storage::charge_record& c, const job_resu
     ++summary.reconciled;
     switch (l.verdict) {
         case outcome::paid:
-            if (l.settled) settle_paid(c, *l.settled);
-            else mark_unknown(c, "lookup said paid without a payment");
+            if (l.settled)
+                settle_paid(c, *l.settled);
+            else
+                mark_unknown(c, "lookup said paid without a payment");
             return;
-        case outcome::declined:
-            {
-                // A failed record is one decline. If PortOne holds no more of them than this
-                // charge has already counted, the latest attempt never reached it: resend.
-                const auto failures = std::count_if(
-                    l.payments.begin(), l.payments.end(),
-                    [](const gateway::payment& p) { return p.status == "failed"; });
-                const bool cancelled = std::any_of(
-                    l.payments.begin(), l.payments.end(),
-                    [](const gateway::payment& p) { return p.status == "cancelled"; });
-                if (!cancelled && failures <= c.decline_count) {
-                    c.unknown_since.reset();
-                    c.next_action_at = now();
-                    transition(c, charge_state::retry_wait,
-                               "reconciled: no record of the latest attempt at PortOne");
-                    decide(c, "reconciled", "latest attempt never reached PortOne; will resend");
-                    return;
-                }
+        case outcome::declined: {
+            // A failed record is one decline. If PortOne holds no more of them than this
+            // charge has already counted, the latest attempt never reached it: resend.
+            const auto failures =
+                std::count_if(l.payments.begin(), l.payments.end(),
+                              [](const gateway::payment& p) { return p.status == "failed"; });
+            const bool cancelled =
+                std::any_of(l.payments.begin(), l.payments.end(),
+                            [](const gateway::payment& p) { return p.status == "cancelled"; });
+            if (!cancelled && failures <= c.decline_count) {
+                c.unknown_since.reset();
+                c.next_action_at = now();
+                transition(c, charge_state::retry_wait,
+                           "reconciled: no record of the latest attempt at PortOne");
+                decide(c, "reconciled", "latest attempt never reached PortOne; will resend");
+                return;
             }
+        }
             for (const auto& p : l.payments) {
                 if (p.status != "cancelled") continue;
                 // Paid and then cancelled at PortOne (a refund): PortOne refuses the
@@ -240,8 +242,8 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
     if (!(amount_ok && customer_ok && merchant_ok && currency_ok)) {
         park(c, "ANOMALY: paid answer differs from the request: asked amount=" +
                     std::to_string(c.amount) + " " + c.currency + " customer_uid=" +
-                    c.customer_uid + ", PortOne reports amount=" + std::to_string(p.amount) +
-                    " " + p.currency + " customer_uid=" + p.customer_uid +
+                    c.customer_uid + ", PortOne reports amount=" + std::to_string(p.amount) + " " +
+                    p.currency + " customer_uid=" + p.customer_uid +
                     " merchant_uid=" + p.merchant_uid + " imp_uid=" + p.imp_uid);
         return;
     }
@@ -281,8 +283,8 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
     }
     c.next_action_at.reset();
     transition(c, charge_state::declined, reason);
-    transition(c, charge_state::canceled, "dunning exhausted after " +
-                                              std::to_string(c.decline_count) + " declines");
+    transition(c, charge_state::canceled,
+               "dunning exhausted after " + std::to_string(c.decline_count) + " declines");
     decide(c, "dunning_exhausted", reason);
     if (!s) return;
     const auto to = config.dunning.when_exhausted == domain::dunning_exhausted_action::cancel
@@ -301,13 +303,13 @@ void engine::impl::mark_unknown(storage::charge_record& c, const std::string& wh
     if (config.settle_unknown_immediately && c.lookup_count == 0)
         delay = std::chrono::seconds{0};
     else
-        delay = domain::reconcile_delay(config.unknown, static_cast<int>(c.lookup_count),
-                                        unknown_for);
+        delay =
+            domain::reconcile_delay(config.unknown, static_cast<int>(c.lookup_count), unknown_for);
     if (!delay) {
         c.next_action_at.reset();
         if (c.state != charge_state::unknown) transition(c, charge_state::unknown, why);
-        park(c, "still in doubt after " + std::to_string(c.lookup_count) +
-                    " lookups over " + std::to_string(unknown_for.count()) + "s: " + why);
+        park(c, "still in doubt after " + std::to_string(c.lookup_count) + " lookups over " +
+                    std::to_string(unknown_for.count()) + "s: " + why);
         return;
     }
     c.next_action_at = t + delay->count();

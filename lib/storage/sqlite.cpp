@@ -19,10 +19,10 @@ bool is_busy(int rc) {
 // --- connection -------------------------------------------------------------------------
 
 connection::connection(open_options options) : options_(std::move(options)) {
-    const int flags = options_.read_only ? SQLITE_OPEN_READONLY
-                                         : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    const int rc = sqlite3_open_v2(options_.path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
+    const int flags =
+        options_.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    const int rc =
+        sqlite3_open_v2(options_.path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close(db_);
@@ -89,16 +89,20 @@ std::int64_t connection::data_version() {
     return st.int64(0);
 }
 
-std::int64_t connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
-int connection::changes() const { return sqlite3_changes(db_); }
+std::int64_t connection::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(db_);
+}
+int connection::changes() const {
+    return sqlite3_changes(db_);
+}
 
 void connection::migrate() {
     const auto& all = migrations();
     const int current = schema_version();
     if (current > static_cast<int>(all.size()))
-        throw error("database " + options_.path + " has schema version " +
-                    std::to_string(current) + ", newer than this billingd knows (" +
-                    std::to_string(all.size()) + "); upgrade billingd");
+        throw error("database " + options_.path + " has schema version " + std::to_string(current) +
+                    ", newer than this billingd knows (" + std::to_string(all.size()) +
+                    "); upgrade billingd");
     for (const auto& m : all) {
         if (m.version <= current) continue;
         write_transaction tx(*this);
@@ -180,7 +184,9 @@ bool statement::is_null(int column) const {
     return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
-std::int64_t statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+std::int64_t statement::int64(int column) const {
+    return sqlite3_column_int64(stmt_, column);
+}
 
 std::string statement::text(int column) const {
     const auto* p = sqlite3_column_text(stmt_, column);
@@ -201,7 +207,9 @@ std::optional<std::string> statement::optional_text(int column) const {
 
 // --- write_transaction --------------------------------------------------------------------
 
-write_transaction::write_transaction(connection& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+write_transaction::write_transaction(connection& db) : db_(db) {
+    db_.exec("BEGIN IMMEDIATE");
+}
 
 write_transaction::~write_transaction() {
     if (open_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);

@@ -24,19 +24,19 @@ struct sqlite3_stmt;
 namespace billingd::storage {
 
 class error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 class constraint_error : public error {
-public:
+  public:
     using error::error;
 };
 
 class connection;
 
 class statement {
-public:
+  public:
     statement(connection& db, std::string_view sql);
     ~statement();
     statement(const statement&) = delete;
@@ -71,7 +71,7 @@ public:
     std::optional<std::int64_t> optional_int64(int column) const;
     std::optional<std::string> optional_text(int column) const;
 
-private:
+  private:
     connection* db_;
     sqlite3_stmt* stmt_;
 };
@@ -85,7 +85,7 @@ struct open_options {
 };
 
 class connection {
-public:
+  public:
     // Opens (creating if needed unless read_only), sets pragmas, applies migrations.
     explicit connection(open_options options);
     ~connection();
@@ -109,7 +109,7 @@ public:
     [[noreturn]] void fail(int rc, std::string_view context) const;
     void wait_busy(std::string_view what);
 
-private:
+  private:
     void migrate();
 
     open_options options_;
@@ -118,14 +118,14 @@ private:
 
 // BEGIN IMMEDIATE ... COMMIT. Rolls back in the destructor unless committed.
 class write_transaction {
-public:
+  public:
     explicit write_transaction(connection& db);
     ~write_transaction();
     write_transaction(const write_transaction&) = delete;
     write_transaction& operator=(const write_transaction&) = delete;
     void commit();
 
-private:
+  private:
     connection& db_;
     bool open_ = true;
 };

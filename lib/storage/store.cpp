@@ -149,8 +149,8 @@ struct store::statements {
                               "buyer_tel, next_period, next_due_at, created_at, updated_at) "
                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
                               "?14, ?15, ?16, ?17, ?18, ?19, ?19)"),
-          find_subscription(db, select_from(subscription_columns,
-                                            "FROM subscriptions WHERE id = ?1")),
+          find_subscription(db,
+                            select_from(subscription_columns, "FROM subscriptions WHERE id = ?1")),
           due_subscriptions(
               db, select_from(subscription_columns,
                               "FROM subscriptions WHERE next_due_at IS NOT NULL "
@@ -227,8 +227,8 @@ struct store::statements {
           append_event(db,
                        "INSERT INTO events (at, subscription_id, charge_id, kind, from_state, "
                        "to_state, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-          attempts_of_charge(db, select_from(attempt_columns,
-                                             "FROM attempts WHERE charge_id = ?1 ORDER BY id")),
+          attempts_of_charge(
+              db, select_from(attempt_columns, "FROM attempts WHERE charge_id = ?1 ORDER BY id")),
           events_of_subscription(db, select_from(event_columns,
                                                  "FROM events WHERE subscription_id = ?1 "
                                                  "ORDER BY id")) {}

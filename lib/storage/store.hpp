@@ -18,7 +18,7 @@
 namespace billingd::storage {
 
 class store {
-public:
+  public:
     explicit store(open_options options);
     ~store();
     store(const store&) = delete;
@@ -70,7 +70,7 @@ public:
     std::vector<attempt_record> attempts_of_charge(std::int64_t charge_id);
     std::vector<event_record> events_of_subscription(std::int64_t subscription_id);
 
-private:
+  private:
     struct statements;
     connection db_;
     std::unique_ptr<statements> st_;

@@ -110,8 +110,8 @@ TEST_CASE("subscription life cycle transitions") {
 TEST_CASE("transient retries back off exponentially with full jitter up to a cap") {
     transient_policy p;
     CHECK(transient_delay(p, 1, 0.0) == seconds{0});
-    CHECK(transient_delay(p, 1, 0.999) == seconds{1});   // base 2 s
-    CHECK(transient_delay(p, 3, 0.999) == seconds{7});   // 8 s ceiling
+    CHECK(transient_delay(p, 1, 0.999) == seconds{1});  // base 2 s
+    CHECK(transient_delay(p, 3, 0.999) == seconds{7});  // 8 s ceiling
     CHECK(transient_delay(p, 7, 0.999) == seconds{127});
     p.max_tries = 20;
     CHECK(transient_delay(p, 15, 0.999) == seconds{599});  // capped at 10 min

@@ -20,7 +20,9 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::chrono::sys_seconds utc(const char* text) { return *calendar::parse_utc(text); }
+std::chrono::sys_seconds utc(const char* text) {
+    return *calendar::parse_utc(text);
+}
 
 struct harness {
     std::filesystem::path dir;
@@ -107,7 +109,8 @@ TEST_CASE("a due subscription is charged once and advanced from its anchor witho
     CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
     auto row = h.store->find_subscription(sub);
     CHECK(row->next_period == 1);
-    CHECK(row->next_due_at == calendar::parse_utc("2024-02-29T01:00:00Z")->time_since_epoch().count());
+    CHECK(row->next_due_at ==
+          calendar::parse_utc("2024-02-29T01:00:00Z")->time_since_epoch().count());
 
     h.run_at("2024-02-29T01:00:00Z");
     h.run_at("2024-03-31T01:00:00Z");
@@ -156,7 +159,9 @@ TEST_CASE("a lost answer is reconciled before anything is resent, and never char
     CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + uid) == 1);
 }
 
-TEST_CASE("a charge with no record at PortOne after an unknown outcome is resent under the same merchant_uid") {
+TEST_CASE(
+    "a charge with no record at PortOne after an unknown outcome is resent under the same "
+    "merchant_uid") {
     harness h;
     const auto sub = h.add("cust", "2024-01-01");
     const std::string uid = "s" + std::to_string(sub) + "-p0";
@@ -199,7 +204,10 @@ TEST_CASE("a charge left sending after a crash that PortOne did pay is not charg
     // Pretend the outcome commit was lost: put the row back to `sending` with raw SQL.
     sqlite3* db = nullptr;
     sqlite3_open(h.db_path().c_str(), &db);
-    sqlite3_exec(db, "DROP TRIGGER charges_paid_is_final; UPDATE charges SET state='sending', next_action_at=NULL", nullptr, nullptr, nullptr);
+    sqlite3_exec(db,
+                 "DROP TRIGGER charges_paid_is_final; UPDATE charges SET state='sending', "
+                 "next_action_at=NULL",
+                 nullptr, nullptr, nullptr);
     sqlite3_close(db);
     h.eng().recover();
     h.run_at("2024-01-01T01:05:00Z");
@@ -279,7 +287,8 @@ TEST_CASE("a transient failure before sending is retried with backoff") {
     CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
 }
 
-TEST_CASE("missed periods beyond max_catch_up_periods are skipped with an event, oldest charged first") {
+TEST_CASE(
+    "missed periods beyond max_catch_up_periods are skipped with an event, oldest charged first") {
     harness h;
     h.config.max_catch_up_periods = 2;
     const auto sub = h.add("cust", "2024-01-05");
@@ -327,7 +336,11 @@ TEST_CASE("paused and canceled subscriptions are not charged; max_periods ends a
     {
         sqlite3* db = nullptr;
         sqlite3_open(h.db_path().c_str(), &db);
-        sqlite3_exec(db, ("UPDATE subscriptions SET max_periods = 2 WHERE id = " + std::to_string(limited)).c_str(), nullptr, nullptr, nullptr);
+        sqlite3_exec(
+            db,
+            ("UPDATE subscriptions SET max_periods = 2 WHERE id = " + std::to_string(limited))
+                .c_str(),
+            nullptr, nullptr, nullptr);
         sqlite3_close(db);
     }
     h.run_at("2024-01-01T01:00:00Z");
@@ -386,9 +399,8 @@ TEST_CASE("the circuit breaker stops new charges while PortOne fails and resumes
 
     h.run_at("2024-01-01T01:00:10Z");  // lookups of the unknowns go on; no new charge
     CHECK(charges_sent() == 5);
-    CHECK(std::count_if(h.gw.calls.begin(), h.gw.calls.end(), [](const std::string& c) {
-              return c.rfind("lookup:", 0) == 0;
-          }) >= 5);
+    CHECK(std::count_if(h.gw.calls.begin(), h.gw.calls.end(),
+                        [](const std::string& c) { return c.rfind("lookup:", 0) == 0; }) >= 5);
     CHECK(h.eng().next_wakeup() >= calendar::parse_utc("2024-01-01T01:00:30Z"));
 
     h.gw.down = false;
@@ -407,8 +419,8 @@ TEST_CASE("a row an operator changes while its request is on the wire is not ove
     h.gw.on_charge = [&](const gateway::charge_request&) {
         sqlite3* db = nullptr;
         sqlite3_open(h.db_path().c_str(), &db);
-        sqlite3_exec(db, "UPDATE charges SET state = 'parked', park_reason = 'operator'",
-                     nullptr, nullptr, nullptr);
+        sqlite3_exec(db, "UPDATE charges SET state = 'parked', park_reason = 'operator'", nullptr,
+                     nullptr, nullptr);
         sqlite3_close(db);
     };
     std::vector<std::string> decisions;
@@ -432,8 +444,8 @@ TEST_CASE("count guardrails hold charges back with an event and release them lat
     CHECK(s.paid == 5);
     CHECK(s.work_left);
     CHECK(h.eng().next_wakeup() == calendar::parse_utc("2024-01-01T02:00:00Z"));
-    storage::statement ev(h.store->db(),
-                          "SELECT count(*) FROM events WHERE kind = 'guardrail.max_charges_per_hour'");
+    storage::statement ev(
+        h.store->db(), "SELECT count(*) FROM events WHERE kind = 'guardrail.max_charges_per_hour'");
     REQUIRE(ev.step());
     CHECK(ev.int64(0) >= 1);
     s = h.run_at("2024-01-01T01:30:00Z");
@@ -552,7 +564,7 @@ TEST_CASE("if an outcome commit fails, sending stops and the rows are reconciled
     };
     CHECK_THROWS_AS(h.run_at("2024-01-01T01:00:00Z"), storage::error);
     const auto sent_in_failed_pass = h.gw.ledger.size();
-    CHECK(sent_in_failed_pass <= 2);  // only what was already on the wire
+    CHECK(sent_in_failed_pass <= 2);   // only what was already on the wire
     h.run_at("2024-01-01T01:00:10Z");  // recovers: looks the lost answers up, sends the rest
     h.run_at("2024-01-01T01:00:20Z");
     for (std::int64_t sub = 1; sub <= 10; ++sub) {

@@ -2,6 +2,8 @@
 // checks of the invariants the engine must keep while a request is on the wire.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -10,8 +12,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <doctest/doctest.h>
 
 #include "gateway/client.hpp"
 
@@ -30,7 +30,7 @@ struct fake_payment {
 };
 
 class fake_gateway final : public gateway::client {
-public:
+  public:
     // Behaviour per customer_uid: "pay", "decline", "unregistered", "unknown_after_commit"
     // (pays, then the answer is lost), "lost_before" (never reaches PortOne: transient),
     // "wrong_amount" (pays a different amount), "ready" (stays ready: lookups say unknown).
@@ -43,7 +43,7 @@ public:
     bool concurrent_same_uid = false;
     // Called when a charge request arrives, before it is processed (write-ahead checks).
     std::function<void(const gateway::charge_request&)> on_charge;
-    int yields = 3;  // scheduling points per call, so workers interleave
+    int yields = 3;     // scheduling points per call, so workers interleave
     bool down = false;  // every call answers HTTP 503 without touching the ledger
 
     std::size_t paid_count(const std::string& merchant_uid) const {
@@ -82,11 +82,14 @@ public:
             r.journal.result = outcome::unknown;
             r.journal.message = "이미 주문이 이루어진 건입니다.";
         } else {
-            fake_payment p{request.merchant_uid, request.customer_uid, request.amount, "paid",
-                           "imp_" + std::to_string(100000 + ledger.size()), request.currency};
+            fake_payment p{request.merchant_uid,
+                           request.customer_uid,
+                           request.amount,
+                           "paid",
+                           "imp_" + std::to_string(100000 + ledger.size()),
+                           request.currency};
             if (b == "decline" || (b.rfind("decline_first:", 0) == 0 &&
-                                   declines_[request.customer_uid]++ <
-                                       std::stoi(b.substr(14))))
+                                   declines_[request.customer_uid]++ < std::stoi(b.substr(14))))
                 p.status = "failed";
             if (b == "wrong_amount") p.amount += 1;
             if (b == "ready") p.status = "ready";
@@ -163,7 +166,7 @@ public:
         co_return r;
     }
 
-private:
+  private:
     static gateway::payment to_payment(const fake_payment& p) {
         gateway::payment answer;
         answer.imp_uid = p.imp_uid;

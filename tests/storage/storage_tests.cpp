@@ -112,13 +112,15 @@ TEST_CASE("invalid subscriptions written by hand are rejected by CHECK constrain
         {"amount 0", "('c', 0, 'plan', 'month', '2024-01-31', '10:00')"},
         {"negative amount", "('c', -5, 'plan', 'month', '2024-01-31', '10:00')"},
         {"unknown interval", "('c', 100, 'plan', 'fortnight', '2024-01-31', '10:00')"},
-        {"41-char name", "('c', 100, '" + std::string(41, 'n') + "', 'month', '2024-01-31', '10:00')"},
+        {"41-char name",
+         "('c', 100, '" + std::string(41, 'n') + "', 'month', '2024-01-31', '10:00')"},
         {"empty name", "('c', 100, '', 'month', '2024-01-31', '10:00')"},
         {"Feb 30 anchor", "('c', 100, 'plan', 'month', '2024-02-30', '10:00')"},
         {"not a date", "('c', 100, 'plan', 'month', 'tomorrow', '10:00')"},
         {"25:00 charge time", "('c', 100, 'plan', 'month', '2024-01-31', '25:00')"},
         {"text amount", "('c', 'lots', 'plan', 'month', '2024-01-31', '10:00')"},
-        {"81-char customer", "('" + std::string(81, 'c') + "', 100, 'plan', 'month', '2024-01-31', '10:00')"},
+        {"81-char customer",
+         "('" + std::string(81, 'c') + "', 100, 'plan', 'month', '2024-01-31', '10:00')"},
     };
     for (const auto& r : bad) {
         const std::string what = r.what;
@@ -152,8 +154,7 @@ TEST_CASE("attempts and events are append-only") {
     CHECK(run_raw(t.path, "UPDATE attempts SET outcome = 'paid'").find("append-only") !=
           std::string::npos);
     CHECK(run_raw(t.path, "DELETE FROM attempts").find("append-only") != std::string::npos);
-    CHECK(run_raw(t.path, "UPDATE events SET kind = 'x'").find("append-only") !=
-          std::string::npos);
+    CHECK(run_raw(t.path, "UPDATE events SET kind = 'x'").find("append-only") != std::string::npos);
     CHECK(run_raw(t.path, "DELETE FROM events").find("append-only") != std::string::npos);
 }
 
@@ -174,10 +175,12 @@ TEST_CASE("a period has at most one charge row and a paid charge stays paid") {
     CHECK(s.find_charge(first.id)->state == domain::charge_state::paid);
 
     // A second row for the same period cannot be forced in by hand either.
-    const auto err = run_raw(
-        t.path, "INSERT INTO charges (subscription_id, period_index, period_start, merchant_uid, "
+    const auto err =
+        run_raw(t.path,
+                "INSERT INTO charges (subscription_id, period_index, period_start, merchant_uid, "
                 "customer_uid, amount, currency, order_name, state, created_at, updated_at) "
-                "VALUES (" + std::to_string(sub) + ", 0, 0, 'other', 'c', 1, 'KRW', 'n', 'paid', 0, 0)");
+                "VALUES (" +
+                    std::to_string(sub) + ", 0, 0, 'other', 'c', 1, 'KRW', 'n', 'paid', 0, 0)");
     CHECK(err.find("UNIQUE") != std::string::npos);
     CHECK(run_raw(t.path, "UPDATE charges SET amount = 1").find("fixed") != std::string::npos);
 }
@@ -186,17 +189,19 @@ TEST_CASE("the due queries are index searches, not scans") {
     temp_db t;
     store s(t.options());
     const auto subs = query_plan(
-        s, "SELECT id FROM subscriptions WHERE next_due_at IS NOT NULL AND next_due_at <= 5 AND "
-           "needs_attention IS NULL AND status IN ('trialing', 'active', 'past_due') "
-           "ORDER BY next_due_at LIMIT 10");
+        s,
+        "SELECT id FROM subscriptions WHERE next_due_at IS NOT NULL AND next_due_at <= 5 AND "
+        "needs_attention IS NULL AND status IN ('trialing', 'active', 'past_due') "
+        "ORDER BY next_due_at LIMIT 10");
     CAPTURE(subs);
     CHECK(subs.find("USING INDEX subscriptions_due") != std::string::npos);
     CHECK(subs.find("SCAN") == std::string::npos);
     CHECK(subs.find("TEMP B-TREE") == std::string::npos);
 
     const auto charges = query_plan(
-        s, "SELECT id FROM charges WHERE next_action_at IS NOT NULL AND next_action_at <= 5 "
-           "ORDER BY next_action_at LIMIT 10");
+        s,
+        "SELECT id FROM charges WHERE next_action_at IS NOT NULL AND next_action_at <= 5 "
+        "ORDER BY next_action_at LIMIT 10");
     CAPTURE(charges);
     CHECK(charges.find("INDEX charges_next_action") != std::string::npos);
     CHECK(charges.find("SCAN") == std::string::npos);
