@@ -130,6 +130,22 @@ def pause_and_resume_skip_the_paused_periods(ctl):
     expect_exit(ctl.run("subscription", "resume", 4242), 65, "resume unknown id")
 
 
+def resume_restarts_an_unpaid_subscription(ctl):
+    sid = ctl.add("--anchor", "2020-01-01", "--every", "month", "--charge-time", "00:00",
+                  "--time-zone", "UTC")
+    # Dunning exhausted on period 0: the charge is canceled and the subscription unpaid.
+    ctl.add_charge(sid, 0, "canceled")
+    ctl.execute("UPDATE subscriptions SET status = 'unpaid', next_due_at = NULL WHERE id = ?", sid)
+    before = int(time.time())
+    expect_exit(ctl.run("subscription", "resume", sid), 0, "resume an unpaid subscription")
+    s = ctl.subscription(sid)
+    check(s["status"] == "active", f"unpaid -> active: {s['status']}")
+    check(s["next_due_at"] is not None and s["next_due_at"] >= before,
+          f"scheduled from now on: {s['next_due_at']}")
+    check(s["next_period"] > 0, "the failed period is not charged again")
+    check("while unpaid" in ctl.events(sid)[-1]["detail"], "event names the unpaid periods")
+
+
 def cancel_leaves_charges_in_doubt_alone(ctl):
     sid = ctl.add("--anchor", "2023-01-10")
     unknown = ctl.add_charge(sid, 0, "unknown", next_action_at=int(time.time()) + 60)
@@ -178,6 +194,7 @@ check(not os.path.exists(ctl.db_path), "invalid values do not even create the da
 first = add_schedules_period_zero(ctl)
 list_and_show(ctl, first)
 pause_and_resume_skip_the_paused_periods(ctl)
+resume_restarts_an_unpaid_subscription(ctl)
 cancel_leaves_charges_in_doubt_alone(ctl)
 writes_wait_for_another_connection(ctl)
 finish("billingctl subscriptions")

@@ -166,10 +166,10 @@ void run_pause(context& ctx, const id_options& o) {
 void run_resume(context& ctx, const id_options& o) {
     auto tx = ctx.store().begin();
     const auto s = ctx.subscription(o.id);
-    if (s.status != subscription_status::paused)
+    if (s.status != subscription_status::paused && s.status != subscription_status::unpaid)
         throw failure(exit_code::data,
-                      fmt::format("subscription {} is {}: only a paused subscription can be "
-                                  "resumed",
+                      fmt::format("subscription {} is {}: only a paused or unpaid subscription "
+                                  "can be resumed",
                                   s.id, domain::to_string(s.status)));
     const auto rule = scheduler::billing_rule_of(s);
     if (!rule.rule)
@@ -194,11 +194,11 @@ void run_resume(context& ctx, const id_options& o) {
         detail = fmt::format("next period {} due {}", next, calendar::format_utc(from_unix(*due)));
     }
     if (next > s.next_period)
-        detail +=
-            next - 1 == s.next_period
-                ? fmt::format("; period {} passed while paused and is not charged", s.next_period)
-                : fmt::format("; periods {}-{} passed while paused and are not charged",
-                              s.next_period, next - 1);
+        detail += next - 1 == s.next_period
+                      ? fmt::format("; period {} passed while {} and is not charged", s.next_period,
+                                    domain::to_string(s.status))
+                      : fmt::format("; periods {}-{} passed while {} and are not charged",
+                                    s.next_period, next - 1, domain::to_string(s.status));
     ctx.store().set_schedule(s.id, next, due, now);
     ctx.event(s.id, std::nullopt, "subscription.resumed", std::nullopt, std::nullopt, detail);
     tx.commit();
@@ -287,10 +287,11 @@ void add_subscription_commands(CLI::App& app, action& selected) {
     auto* resume = with_id(
         group->add_subcommand(
             "resume",
-            "Resume a paused subscription on its original calendar: the next period charged "
-            "is the first one starting at or after now. Periods that started while it was "
-            "paused are not charged; the event row names them. The status becomes active "
-            "(trialing while the trial has not ended)."),
+            "Resume a paused subscription, or an unpaid one (dunning exhausted) once the "
+            "customer has a working card again, on its original calendar: the next period "
+            "charged is the first one starting at or after now. Periods that started while it "
+            "was paused or unpaid are not charged; the event row names them. The status becomes "
+            "active (trialing while the trial has not ended)."),
         o);
     resume->footer("Example:\n  billingctl subscription resume 42");
     on_parsed<id_options>(resume, selected, o, run_resume);
