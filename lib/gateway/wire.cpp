@@ -323,39 +323,55 @@ std::optional<std::string> paid_anomaly(const charge_request& request, const pay
     return std::nullopt;
 }
 
-find_all_page classify_find_all_page(std::string summary, const http_answer& answer) {
-    find_all_page r;
-    r.journal = base_exchange("lookup", std::move(summary), answer);
-    exchange& x = r.journal;
-    x.result = outcome::unknown;
+namespace {
 
+// What lookups (findAll pages, customers) share: transport failures stay unknown, PortOne's
+// own 404 envelope means "no record" (a bare 404 from a wrong base_url or a proxy must not
+// let the scheduler resend), 401 is a configuration error. `settled` says whether that
+// decided the exchange; otherwise the caller reads `body` and `env`.
+struct lookup_answer {
+    std::optional<json> body;
+    std::optional<envelope> env;
+    bool settled = false;
+};
+
+lookup_answer read_lookup_answer(const http_answer& answer, exchange& x) {
+    lookup_answer a;
+    x.result = outcome::unknown;
     if (!answer.transport_error.empty() || answer.http_status == 0) {
         x.message = transport_message(answer);
-        return r;
+        a.settled = true;
+        return a;
     }
-    auto j = parse_json(answer.body);
-    std::optional<envelope> env;
-    if (j) env = envelope_from(*j);
-    if (env) {
-        x.code = env->code;
-        x.message = env->message;
+    a.body = parse_json(answer.body);
+    if (a.body) a.env = envelope_from(*a.body);
+    if (a.env) {
+        x.code = a.env->code;
+        x.message = a.env->message;
     }
-
     if (answer.http_status == 404) {
-        // Only PortOne's own 404 envelope means "no record"; a bare 404 (wrong base_url, a
-        // proxy) must not let the scheduler resend.
-        if (env) {
+        if (a.env) {
             x.result = outcome::not_found;
         } else {
             x.message = "HTTP 404 without a PortOne envelope";
         }
-        return r;
-    }
-    if (answer.http_status == 401) {
+        a.settled = true;
+    } else if (answer.http_status == 401) {
         x.result = outcome::config_error;
-        x.message = http_message(401, env);
-        return r;
+        x.message = http_message(401, a.env);
+        a.settled = true;
     }
+    return a;
+}
+
+}  // namespace
+
+find_all_page classify_find_all_page(std::string summary, const http_answer& answer) {
+    find_all_page r;
+    r.journal = base_exchange("lookup", std::move(summary), answer);
+    exchange& x = r.journal;
+    auto [j, env, settled] = read_lookup_answer(answer, x);
+    if (settled) return r;
     if (answer.http_status != 200 || !env || env->code != 0 || !env->response_object) {
         if (answer.http_status != 200) {
             x.message = http_message(answer.http_status, env);
@@ -438,33 +454,8 @@ customer_result classify_customer(std::string summary, const http_answer& answer
     customer_result r;
     r.journal = base_exchange("customer", std::move(summary), answer);
     exchange& x = r.journal;
-    x.result = outcome::unknown;
-
-    if (!answer.transport_error.empty() || answer.http_status == 0) {
-        x.message = transport_message(answer);
-        return r;
-    }
-    auto j = parse_json(answer.body);
-    std::optional<envelope> env;
-    if (j) env = envelope_from(*j);
-    if (env) {
-        x.code = env->code;
-        x.message = env->message;
-    }
-
-    if (answer.http_status == 404) {
-        if (env) {
-            x.result = outcome::not_found;
-        } else {
-            x.message = "HTTP 404 without a PortOne envelope";
-        }
-        return r;
-    }
-    if (answer.http_status == 401) {
-        x.result = outcome::config_error;
-        x.message = http_message(401, env);
-        return r;
-    }
+    auto [j, env, settled] = read_lookup_answer(answer, x);
+    if (settled) return r;
     if (answer.http_status != 200 || !env) {
         if (answer.http_status != 200) {
             x.message = http_message(answer.http_status, env);
