@@ -6,12 +6,25 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <string_view>
 #include <system_error>
 
 namespace billingd::daemon {
 
-database_lock::database_lock(const std::string& database_path) : path_(database_path + ".lock") {
+namespace {
+
+// One lock per database file, however its path is spelled (relative, through a symlink).
+std::string lock_path_of(const std::string& database_path) {
+    std::error_code ec;
+    auto canonical = std::filesystem::weakly_canonical(database_path, ec);
+    return (ec ? database_path : canonical.string()) + ".lock";
+}
+
+}  // namespace
+
+database_lock::database_lock(const std::string& database_path)
+    : path_(lock_path_of(database_path)) {
     fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) {
         throw std::system_error(errno, std::generic_category(),

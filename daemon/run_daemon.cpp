@@ -5,8 +5,8 @@
 // The sleep ends early when another process commits to the database (PRAGMA data_version,
 // checked once a second), so a subscription inserted with sqlite3 or billingctl is charged
 // within seconds. SIGTERM/SIGINT stop new requests; the current pass finishes (bounded by
-// shutdown_grace) and the process exits 0. Rows cut off by the bound stay `sending` and are
-// reconciled by recover() at the next start.
+// shutdown_grace_for: connect + charge timeout) and the process exits 0. Rows cut off by the bound
+// stay `sending` and are reconciled by recover() at the next start.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -41,15 +41,23 @@ using steady = std::chrono::steady_clock;
 
 constexpr auto max_sleep = 30s;
 constexpr auto data_version_poll = 1s;
-constexpr auto shutdown_grace = 30s;
+// How long requests on the wire may take to finish after SIGTERM: long enough for a charge
+// to time out on its own (so its answer is journaled), short of the unit's TimeoutStopSec.
+std::chrono::seconds shutdown_grace_for(const config& cfg) {
+    const auto needed = std::chrono::duration_cast<std::chrono::seconds>(
+                            cfg.portone.connect_timeout + cfg.portone.charge_timeout) +
+                        5s;
+    return std::clamp<std::chrono::seconds>(needed, 10s, 110s);
+}
 constexpr auto failed_pass_delay = 30s;
 constexpr int max_consecutive_failures = 5;
 
 class runner {
   public:
     runner(asio::io_context& io, storage::store& store, scheduler::engine& engine,
-           const scheduler::clock& clock)
-        : io_(io),
+           const scheduler::clock& clock, std::chrono::seconds shutdown_grace)
+        : shutdown_grace_(shutdown_grace),
+          io_(io),
           store_(store),
           engine_(engine),
           clock_(clock),
@@ -170,13 +178,13 @@ class runner {
             stopping_ = true;
             engine_.stop();
             sleep_timer_.cancel();
-            grace_timer_.expires_after(shutdown_grace);
+            grace_timer_.expires_after(shutdown_grace_);
             grace_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
                 if (timer_ec) return;
                 spdlog::error(
                     "the current pass did not finish within {} s; exiting, charges "
                     "on the wire are reconciled at the next start",
-                    shutdown_grace.count());
+                    shutdown_grace_.count());
                 forced_ = true;
                 io_.stop();
             });
@@ -193,6 +201,7 @@ class runner {
         });
     }
 
+    std::chrono::seconds shutdown_grace_;
     asio::io_context& io_;
     storage::store& store_;
     scheduler::engine& engine_;
@@ -232,7 +241,7 @@ int run_daemon(const config& cfg) {
             r.in_doubt, r.in_doubt_amount, r.parked, r.parked_amount,
             r.subscriptions_needing_attention);
     }
-    runner r(io, *store, engine, clock);
+    runner r(io, *store, engine, clock, shutdown_grace_for(cfg));
     return r.run();
 }
 

@@ -311,21 +311,46 @@ class http_client final : public client {
     asio::awaitable<connect_result> connect() {
         connect_result out;
         error_code ec;
-        // The resolver has no deadline of its own: cancel it from a timer.
+        // A getaddrinfo already running cannot be cancelled, so the lookup is raced against
+        // connect_timeout instead: if the timer wins we stop waiting (nothing was written:
+        // transient) and the lookup finishes in the background into state we no longer read.
+        struct resolve_state {
+            explicit resolve_state(const asio::any_io_executor& ex) : wake(ex) {}
+            asio::steady_timer wake;
+            error_code ec;
+            tcp::resolver::results_type endpoints;
+            bool finished = false;
+        };
+        auto state = std::make_shared<resolve_state>(executor_);
+        state->wake.expires_at(asio::steady_timer::time_point::max());
         auto resolver = std::make_shared<tcp::resolver>(executor_);
+        resolver->async_resolve(
+            url_.host, url_.port,
+            [state, resolver](error_code resolve_ec, tcp::resolver::results_type results) {
+                state->ec = resolve_ec;
+                state->endpoints = std::move(results);
+                state->finished = true;
+                state->wake.cancel();
+            });
         asio::steady_timer guard(executor_);
         guard.expires_after(options_.connect_timeout);
-        guard.async_wait([resolver](error_code wait_error) {
-            if (!wait_error) resolver->cancel();
+        guard.async_wait([state](error_code wait_error) {
+            if (!wait_error) state->wake.cancel();
         });
-        auto endpoints = co_await resolver->async_resolve(url_.host, url_.port, with_ec(ec));
+        error_code ignored;
+        co_await state->wake.async_wait(with_ec(ignored));
         guard.cancel();
-        if (ec) {
-            out.error =
-                "resolve " + url_.host + ": " +
-                (ec == asio::error::operation_aborted ? std::string("timed out") : ec.message());
+        if (!state->finished) {
+            resolver->cancel();
+            out.error = "resolve " + url_.host + ": timed out after " +
+                        std::to_string(options_.connect_timeout.count()) + " ms";
             co_return out;
         }
+        if (state->ec) {
+            out.error = "resolve " + url_.host + ": " + state->ec.message();
+            co_return out;
+        }
+        auto endpoints = state->endpoints;
 
         auto conn =
             std::make_unique<connection>(executor_, tls_context_ ? &*tls_context_ : nullptr);

@@ -25,8 +25,10 @@
 // Timeouts: `connect_timeout` covers resolve + connect + TLS handshake and the write;
 // `charge_timeout` / `lookup_timeout` cover reading the whole answer (getToken and customer
 // lookups use lookup_timeout). Answers above `max_response_bytes` are cut off: unknown.
-// Host name resolution uses the system resolver; a hung resolver is abandoned after
-// connect_timeout, but its worker thread is not.
+// Host name resolution uses the system resolver. A lookup that takes longer than
+// connect_timeout is abandoned (transient: nothing was written); the lookup itself cannot be
+// interrupted and finishes in the background, and Asio's single resolver thread makes later
+// lookups queue behind it, each again bounded by connect_timeout.
 //
 // Secrets: the key, the secret and access tokens are never put into an `exchange`; any text
 // the server echoes back is scrubbed. The library never logs.

@@ -80,7 +80,10 @@ asio::awaitable<token_cache::lease> token_cache::get(std::uint64_t rejected_gene
             refresh_at_ = expires_ - margin;
             result = lease{token_, generation_, std::nullopt};
         } else if (!token_.empty() && generation_ != rejected_generation && now_() < expires_) {
-            result = lease{token_, generation_, std::nullopt};  // refresh-ahead failed: keep it
+            // Refresh-ahead failed: keep the valid token and try again a little later, not
+            // before every request.
+            refresh_at_ = std::min(expires_, now_() + std::chrono::seconds{5});
+            result = lease{token_, generation_, std::nullopt};
         } else {
             result.failure = std::move(fetched.journal);
         }

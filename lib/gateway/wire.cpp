@@ -506,12 +506,13 @@ token_result classify_token(const http_answer& answer) {
         x.message = http_message(status, env);
         return r;
     }
+    // A 200 answer may hold an access token even when it is unusable: never journal it.
+    x.raw.clear();
     r.token = parse_token(answer.body);
     if (!r.token) {
         if (x.message.empty()) x.message = "getToken answer without a usable token";
         return r;
     }
-    x.raw.clear();  // it holds the access token
     x.message.clear();
     x.result = outcome::found;
     return r;

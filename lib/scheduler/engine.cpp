@@ -159,6 +159,9 @@ int engine::recover() {
 
 std::optional<std::chrono::sys_seconds> engine::next_wakeup() {
     auto& m = *impl_;
+    // Halted by a configuration error: nothing is sent until a restart, so due rows must not
+    // make the loop spin (a change by another process still wakes the daemon).
+    if (m.halted) return std::nullopt;
     if (!m.store.unscheduled_subscriptions(0, 1).empty()) return m.clk.now();
     if (auto t = m.store.earliest_wakeup()) {
         // While the breaker or the hourly guardrail holds sends back, rows due now wait.

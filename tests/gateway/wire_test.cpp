@@ -405,7 +405,7 @@ TEST_CASE("getToken answers: a token, wrong credentials, or try later") {
          outcome::transient},
         {"already expired",
          answered(200, envelope_json(0, "null",
-                                     R"({"access_token":"a","now":1732700000,"expired_at":1})")),
+                                     R"({"access_token":"abc123","now":1732700000,"expired_at":1})")),
          outcome::transient},
         {"not sent", broken(false, "refused"), outcome::transient},
         {"timeout", broken(true, "timeout"), outcome::transient},

@@ -633,3 +633,19 @@ TEST_CASE("an operator's retry of a charge parked in doubt is looked up before i
     CHECK(h.state(sub, 0) == charge_state::paid);
     CHECK(h.gw.ledger.size() == 1);
 }
+
+TEST_CASE("a configuration error halts charging and the loop sleeps instead of spinning") {
+    harness h;
+    h.config.max_in_flight = 1;
+    h.add("a", "2024-01-01");
+    h.add("b", "2024-01-01");
+    h.gw.behaviour["a"] = "bad_credentials";
+    h.gw.behaviour["b"] = "bad_credentials";
+    const auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.halted);
+    CHECK(h.eng().halted());
+    CHECK(h.gw.calls.size() == 1);  // nothing more is sent once halted
+    CHECK_FALSE(h.eng().next_wakeup().has_value());
+    for (std::int64_t sub = 1; sub <= 2; ++sub)
+        CHECK(h.state(sub, 0) == charge_state::retry_wait);  // not charged, kept for later
+}

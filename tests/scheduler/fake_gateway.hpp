@@ -68,6 +68,10 @@ class fake_gateway final : public gateway::client {
             r.journal.http_status = 503;
             r.journal.result = outcome::unknown;
             r.journal.message = "HTTP 503";
+        } else if (b == "bad_credentials") {
+            r.journal.http_status = 401;
+            r.journal.result = outcome::config_error;
+            r.journal.message = "HTTP 401 after a token refresh";
         } else if (b == "lost_before") {
             r.journal.request_written = false;
             r.journal.http_status = 0;
