@@ -114,11 +114,8 @@ std::int64_t engine::impl::hourly_limit_reopens_at() const {
 void engine::impl::guardrail_event(const std::string& which, const std::string& detail) {
     if (guardrail_reported) return;  // once per pass
     guardrail_reported = true;
-    storage::event_record e;
-    e.at = now();
-    e.kind = "guardrail." + which;
-    e.detail = detail;
-    store.append_event(e);
+    record_event(store, now(), std::nullopt, std::nullopt, "guardrail." + which, std::nullopt,
+                 std::nullopt, detail, "billingd");
     storage::charge_record none;
     decide(none, "guardrail", which + ": " + detail);
 }

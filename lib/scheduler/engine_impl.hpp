@@ -103,6 +103,13 @@ struct engine::impl {
                                  domain::subscription_status to, const std::string& detail);
 };
 
+// Appends one `events` row (materialise.cpp); the caller holds the transaction.
+void record_event(storage::store& store, std::int64_t now,
+                  std::optional<std::int64_t> subscription_id,
+                  std::optional<std::int64_t> charge_id, std::string kind,
+                  std::optional<std::string> from, std::optional<std::string> to,
+                  std::string detail, const std::string& actor);
+
 std::int64_t to_unix(std::chrono::sys_seconds t);
 std::chrono::sys_seconds from_unix(std::int64_t t);
 

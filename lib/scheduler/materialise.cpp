@@ -38,12 +38,11 @@ rule_or_error billing_rule_of(const storage::subscription_record& s) {
     return out;
 }
 
-namespace {
-
-void add_event(storage::store& store, std::int64_t now, std::int64_t subscription_id,
-               std::optional<std::int64_t> charge_id, std::string kind,
-               std::optional<std::string> from, std::optional<std::string> to, std::string detail,
-               const std::string& actor) {
+void record_event(storage::store& store, std::int64_t now,
+                  std::optional<std::int64_t> subscription_id,
+                  std::optional<std::int64_t> charge_id, std::string kind,
+                  std::optional<std::string> from, std::optional<std::string> to,
+                  std::string detail, const std::string& actor) {
     storage::event_record e;
     e.at = now;
     e.subscription_id = subscription_id;
@@ -56,14 +55,16 @@ void add_event(storage::store& store, std::int64_t now, std::int64_t subscriptio
     store.append_event(e);
 }
 
+namespace {
+
 void change_status(storage::store& store, const storage::subscription_record& s,
                    subscription_status to, std::int64_t now, const std::string& detail,
                    const std::string& actor) {
     if (s.status == to) return;
     store.set_status(s.id, to, now);
-    add_event(store, now, s.id, std::nullopt, "subscription.status",
-              std::string{domain::to_string(s.status)}, std::string{domain::to_string(to)}, detail,
-              actor);
+    record_event(store, now, s.id, std::nullopt, "subscription.status",
+                 std::string{domain::to_string(s.status)}, std::string{domain::to_string(to)},
+                 detail, actor);
 }
 
 }  // namespace
@@ -92,9 +93,9 @@ void advance_subscription(storage::store& store, const storage::subscription_rec
     }
     const auto due = to_unix(calendar::period_start(*rule.rule, next));
     store.set_schedule(s.id, next, due, now);
-    add_event(store, now, s.id, std::nullopt, "subscription.scheduled", std::nullopt, std::nullopt,
-              "period " + std::to_string(next) + " due " + calendar::format_utc(from_unix(due)),
-              actor);
+    record_event(
+        store, now, s.id, std::nullopt, "subscription.scheduled", std::nullopt, std::nullopt,
+        "period " + std::to_string(next) + " due " + calendar::format_utc(from_unix(due)), actor);
 }
 
 void engine::impl::schedule_new_subscriptions() {
@@ -202,19 +203,16 @@ void engine::impl::materialise_due_subscriptions() {
                 if (!skip) c.next_action_at = t;
                 auto row = store.materialise_charge(c);
                 if (row.created_at != t || row.state != c.state) continue;  // existed already
-                storage::event_record e;
-                e.at = t;
-                e.subscription_id = s.id;
-                e.charge_id = row.id;
-                e.kind = skip ? "charge.skipped" : "charge.created";
-                e.to_state = std::string{domain::to_string(row.state)};
-                e.detail = skip ? "missed period " + std::to_string(p) +
-                                      " beyond max_catch_up_periods=" + std::to_string(keep)
-                                : "period " + std::to_string(p) + " due";
-                store.append_event(e);
+                const std::string detail =
+                    skip ? "missed period " + std::to_string(p) +
+                               " beyond max_catch_up_periods=" + std::to_string(keep)
+                         : "period " + std::to_string(p) + " due";
+                record_event(store, t, s.id, row.id, skip ? "charge.skipped" : "charge.created",
+                             std::nullopt, std::string{domain::to_string(row.state)}, detail,
+                             "billingd");
                 if (skip) {
                     ++summary.skipped;
-                    decide(row, "skipped", e.detail.value_or(""));
+                    decide(row, "skipped", detail);
                 } else {
                     ++summary.materialised;
                 }
@@ -228,8 +226,8 @@ void engine::impl::materialise_due_subscriptions() {
 void engine::impl::subscription_event(std::int64_t subscription_id, std::string kind,
                                       std::optional<std::string> from,
                                       std::optional<std::string> to, std::string detail) {
-    add_event(store, now(), subscription_id, std::nullopt, std::move(kind), std::move(from),
-              std::move(to), std::move(detail), "billingd");
+    record_event(store, now(), subscription_id, std::nullopt, std::move(kind), std::move(from),
+                 std::move(to), std::move(detail), "billingd");
 }
 
 void engine::impl::set_subscription_status(const storage::subscription_record& s,

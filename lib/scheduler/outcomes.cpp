@@ -47,15 +47,9 @@ void engine::impl::transition(storage::charge_record& c, charge_state to, const 
     c.state = to;
     c.updated_at = now();
     store.update_charge(c);
-    storage::event_record e;
-    e.at = c.updated_at;
-    e.subscription_id = c.subscription_id;
-    e.charge_id = c.id;
-    e.kind = event_kind;
-    e.from_state = std::string{domain::to_string(from)};
-    e.to_state = std::string{domain::to_string(to)};
-    e.detail = detail;
-    store.append_event(e);
+    record_event(store, c.updated_at, c.subscription_id, c.id, event_kind,
+                 std::string{domain::to_string(from)}, std::string{domain::to_string(to)}, detail,
+                 "billingd");
 }
 
 void engine::impl::apply(job_result& r) {

@@ -48,6 +48,16 @@ struct harness {
     }
     std::string db_path() const { return (dir / "billing.db").string(); }
 
+    // The first time the engine reaches `step`, a storage failure is thrown there.
+    void fail_once_at(std::string step) {
+        config.at_step = [step, armed = true](std::string_view at) mutable {
+            if (armed && at == step) {
+                armed = false;
+                throw storage::error("disk I/O error");
+            }
+        };
+    }
+
     scheduler::engine& eng() {
         if (!engine) engine = std::make_unique<scheduler::engine>(*store, gw, clock, config);
         return *engine;
@@ -536,13 +546,7 @@ TEST_CASE("after stop(), committed charges that have not left are not sent") {
 TEST_CASE("if the write-ahead commit fails, nothing of that batch is sent") {
     harness h;
     for (int i = 0; i < 6; ++i) h.add("c" + std::to_string(i), "2024-01-01");
-    bool fail_once = true;
-    h.config.at_step = [&](std::string_view step) {
-        if (step == "before_write_ahead_commit" && fail_once) {
-            fail_once = false;
-            throw storage::error("disk I/O error");
-        }
-    };
+    h.fail_once_at("before_write_ahead_commit");
     CHECK_THROWS_AS(h.run_at("2024-01-01T01:00:00Z"), storage::error);
     CHECK(h.gw.calls.empty());
     h.run_at("2024-01-01T01:00:01Z");
@@ -555,13 +559,7 @@ TEST_CASE("if an outcome commit fails, sending stops and the rows are reconciled
     harness h;
     h.config.max_in_flight = 2;
     for (int i = 0; i < 10; ++i) h.add("c" + std::to_string(i), "2024-01-01");
-    bool fail_once = true;
-    h.config.at_step = [&](std::string_view step) {
-        if (step == "before_outcome_commit" && fail_once) {
-            fail_once = false;
-            throw storage::error("disk I/O error");
-        }
-    };
+    h.fail_once_at("before_outcome_commit");
     CHECK_THROWS_AS(h.run_at("2024-01-01T01:00:00Z"), storage::error);
     const auto sent_in_failed_pass = h.gw.ledger.size();
     CHECK(sent_in_failed_pass <= 2);   // only what was already on the wire
