@@ -267,6 +267,14 @@ void read_retry(const table_reader& r, config& c) {
         for (auto d : *v) u.first_delays.push_back(secs(d));
     }
     if (auto v = r.integer("unknown_then_every_seconds", 1, 30 * day)) u.then_every = secs(*v);
+    if (auto v = r.integer("in_progress_margin_seconds", 0, day)) c.in_progress_margin = secs(*v);
+
+    auto& e = c.engine;
+    if (auto v = r.integer("max_refusals", 1, 100)) e.max_refusals = *v;
+    if (auto v = r.integer("refusal_base_seconds", 1, day)) e.refusal_base_delay = secs(*v);
+    if (auto v = r.integer("refusal_max_seconds", 1, 7 * day)) e.refusal_max_delay = secs(*v);
+    if (e.refusal_max_delay < e.refusal_base_delay)
+        r.fail("refusal_max_seconds", "must not be less than refusal_base_seconds");
 
     auto& d = c.engine.dunning;
     if (auto v = r.integers("dunning_days", 1, 366)) {
@@ -303,6 +311,8 @@ void read_breaker(const table_reader& r, config& c) {
     if (auto v = r.integer("failure_percent", 1, 100))
         e.breaker_failure_ratio = static_cast<double>(*v) / 100.0;
     if (auto v = r.integer("open_seconds", 1, 86400)) e.breaker_open_for = std::chrono::seconds{*v};
+    if (auto v = r.integer("halt_probe_seconds", 1, 86400))
+        e.halt_probe_after = std::chrono::seconds{*v};
     if (e.breaker_min_calls > e.breaker_window) r.fail("min_calls", "must not exceed window");
 }
 
@@ -342,18 +352,27 @@ config from_table(const toml::table& root, const std::string& source) {
     read_billing(section("billing", {"time_zone", "charge_time", "merchant_uid_prefix",
                                      "max_catch_up_periods", "quiet_hours", "batch_size"}),
                  c);
-    read_retry(section("retry", {"transient_base_seconds", "transient_cap_seconds",
-                                 "transient_max_tries", "transient_pass_delay_seconds",
-                                 "unknown_delays_seconds", "unknown_then_every_seconds",
-                                 "unknown_give_up_seconds", "dunning_days", "dunning_exhausted"}),
-               c);
+    read_retry(
+        section("retry", {"transient_base_seconds", "transient_cap_seconds", "transient_max_tries",
+                          "transient_pass_delay_seconds", "unknown_delays_seconds",
+                          "unknown_then_every_seconds", "unknown_give_up_seconds",
+                          "in_progress_margin_seconds", "max_refusals", "refusal_base_seconds",
+                          "refusal_max_seconds", "dunning_days", "dunning_exhausted"}),
+        c);
     read_guardrails(section("guardrails", {"max_amount_per_charge", "max_charges_per_pass",
                                            "max_charges_per_hour"}),
                     c);
-    read_breaker(section("breaker", {"window", "min_calls", "failure_percent", "open_seconds"}), c);
+    read_breaker(section("breaker", {"window", "min_calls", "failure_percent", "open_seconds",
+                                     "halt_probe_seconds"}),
+                 c);
     read_log(section("log", {"level"}), c);
 
     c.engine.max_in_flight = c.portone.max_in_flight;
+    // The trust floor: a charge request may be in progress at PortOne or the PG until its
+    // connect and read timeouts have passed, plus a margin for the PG's own processing.
+    c.engine.in_progress_floor = std::chrono::duration_cast<std::chrono::seconds>(
+                                     c.portone.connect_timeout + c.portone.charge_timeout) +
+                                 std::chrono::seconds{1} + c.in_progress_margin;
     c.engine.quiet_zone = calendar::find_zone(c.time_zone);
     return c;
 }

@@ -45,6 +45,8 @@ struct config {
     std::string time_zone = "Asia/Seoul";
     calendar::time_of_day charge_time{std::chrono::hours{10}};
     std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
+    // [retry] in_progress_margin_seconds: added to connect + charge timeout for the trust floor.
+    std::chrono::seconds in_progress_margin{30};
 };
 
 // Looks up an environment variable; std::nullopt when unset. Tests inject their own.

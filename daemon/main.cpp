@@ -31,6 +31,7 @@ struct command_line {
     bool check_config = false;
     bool show_version = false;
     std::string as_of_text;
+    bool test_db = false;
 };
 
 // Returns the exit code when parsing ends the run (help, errors), else nullopt.
@@ -44,6 +45,10 @@ std::optional<int> parse_command_line(int argc, char** argv, command_line& cli) 
                    "with --once: run as if it were this UTC time "
                    "(YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD)")
         ->needs(once);
+    app.add_flag("--i-know-this-is-a-test-db", cli.test_db,
+                 "with --as-of: run even though this database has run on the real clock "
+                 "(simulated time marks real periods skipped and charges them early)")
+        ->needs("--as-of");
     app.add_flag("--check-config", cli.check_config,
                  "validate the configuration and credentials, print ok and exit")
         ->excludes(once);
@@ -98,7 +103,10 @@ int run(int argc, char** argv) {
 
     setup_logging(cfg.log_level);
     try {
-        return cli.once ? run_once(cfg, as_of) : run_daemon(cfg);
+        return cli.once ? run_once(cfg, as_of, cli.test_db) : run_daemon(cfg);
+    } catch (const usage_error& e) {
+        spdlog::error("{}", e.what());
+        return exit_code::usage;
     } catch (const database_locked& e) {
         spdlog::error("{}", e.what());
         return exit_code::locked;

@@ -88,9 +88,10 @@ class runner {
         if (forced_) {
             // Coroutines are still suspended inside the engine and the client; unwinding them
             // after those are gone is unsafe, and everything committed is durable already.
+            // Non-zero: requests were cut off and are in doubt until the next start.
             notify::stopping("stopped (shutdown grace period exceeded)");
             spdlog::shutdown();
-            std::_Exit(exit_code::ok);
+            std::_Exit(exit_code::software);
         }
         notify::stopping("stopped");
         spdlog::info("billingd stopped");
@@ -124,9 +125,13 @@ class runner {
             }
             if (stopping_) break;
             if (engine_.halted() && !halt_logged) {
-                spdlog::error("charging halted by a configuration error; fix it and restart");
+                spdlog::error(
+                    "charging halted by a configuration error; a probe at {} resumes it once "
+                    "the cause is fixed",
+                    calendar::format_utc(engine_.halt_probe_at()));
                 halt_logged = true;
             }
+            if (!engine_.halted()) halt_logged = false;
             co_await sleep(next_sleep(), seen_version);
         }
     }
@@ -226,6 +231,7 @@ int run_daemon(const config& cfg) {
     asio::io_context io;
     auto gateway = open_gateway(io, cfg);
     const scheduler::system_clock clock;
+    store->mark_live(clock.now().time_since_epoch().count());
     scheduler::engine engine(*store, *gateway, clock, cfg.engine);
     engine.on_decision(log_decision);
     notify::ready("database open and migrated");

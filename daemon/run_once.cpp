@@ -1,5 +1,6 @@
 // --once: charge everything due at the (possibly simulated) time, settle what can be settled
 // now, print a summary, exit 0 when nothing needs attention and 1 otherwise.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -23,7 +24,8 @@ namespace billingd::daemon {
 
 namespace asio = boost::asio;
 
-int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of) {
+int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of,
+             bool test_db_confirmed) {
     const database_lock lock(cfg.database);
     std::unique_ptr<scheduler::clock> clock;
     if (as_of) {
@@ -35,6 +37,16 @@ int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of) {
                  cfg.portone.base_url, calendar::format_utc(clock->now()));
 
     auto store = open_store(cfg);
+    if (!as_of) {
+        store->mark_live(clock->now().time_since_epoch().count());
+    } else if (const auto live = store->install().live_since; live && !test_db_confirmed) {
+        throw usage_error(fmt::format(
+            "--as-of refused: {} has run on the real clock since {} (simulated time would mark "
+            "real periods skipped and charge them early); use a copy, or add "
+            "--i-know-this-is-a-test-db",
+            cfg.database,
+            calendar::format_utc(std::chrono::sys_seconds{std::chrono::seconds{*live}})));
+    }
     asio::io_context io;
     auto gateway = open_gateway(io, cfg);
     scheduler::engine_config engine_cfg = cfg.engine;

@@ -18,7 +18,13 @@ std::unique_ptr<storage::store> open_store(const config& cfg) {
         notify::status("waiting for a database lock held by another connection");
         notify::watchdog();
     };
-    return std::make_unique<storage::store>(std::move(options));
+    auto store = std::make_unique<storage::store>(std::move(options));
+    try {
+        store->claim_install_id(cfg.engine.merchant_uid_prefix);
+    } catch (const storage::install_mismatch& e) {
+        throw config_error(std::string("[billing] merchant_uid_prefix: ") + e.what());
+    }
+    return store;
 }
 
 std::unique_ptr<gateway::client> open_gateway(boost::asio::io_context& io, const config& cfg) {

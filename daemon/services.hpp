@@ -15,6 +15,10 @@ namespace billingd::daemon {
 // Opens (creates, migrates) the database. While an operator holds a write lock the store
 // waits; each wait is logged and, under systemd, reported in STATUS= and fed to the watchdog
 // (waiting for a lock is deliberate, not a hang).
+//
+// Then claims the database's install id (the first part of every merchant_uid): a new
+// database takes [billing] merchant_uid_prefix, or a random id; a configuration naming a
+// prefix other than the database's is a config_error (it belongs to another database).
 std::unique_ptr<storage::store> open_store(const config& cfg);
 
 std::unique_ptr<gateway::client> open_gateway(boost::asio::io_context& io, const config& cfg);

@@ -25,16 +25,19 @@ bool is_valid_merchant_uid(std::string_view text) {
            std::all_of(text.begin(), text.end(), is_uid_char);
 }
 
-std::optional<std::string> make_merchant_uid(std::string_view prefix, std::int64_t subscription_id,
+std::optional<std::string> make_merchant_uid(std::string_view install_id, std::string_view uid_key,
                                              std::int64_t period_index) {
-    if (subscription_id < 0 || period_index < 0 || check_merchant_uid_prefix(prefix)) return {};
+    if (install_id.empty() || check_merchant_uid_prefix(install_id)) return {};
+    if (uid_key.size() < 8 || uid_key.size() > 16 ||
+        !std::all_of(uid_key.begin(), uid_key.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'); }))
+        return {};
+    if (period_index < 0 || period_index > max_period_index) return {};
     std::string uid;
-    if (!prefix.empty()) {
-        uid.append(prefix);
-        uid.push_back('-');
-    }
-    uid.push_back('s');
-    uid.append(std::to_string(subscription_id));
+    uid.reserve(max_merchant_uid_length);
+    uid.append(install_id);
+    uid.push_back('-');
+    uid.append(uid_key);
     uid.append("-p");
     uid.append(std::to_string(period_index));
     if (uid.size() > max_merchant_uid_length) return {};

@@ -78,14 +78,16 @@ bool charge_transition_allowed(charge_state from, charge_state to) {
             return to == paid || to == declined || to == unknown || to == retry_wait ||
                    to == parked;
         case declined:
-            // dunning resend, exhausted (canceled), or an operator's decision.
-            return to == sending || to == canceled || to == parked;
+            // dunning resend, exhausted (canceled), an operator's decision, or a lookup
+            // before canceling a period the subscription moved past.
+            return to == sending || to == canceled || to == parked || to == reconciling;
         case unknown:
             return to == reconciling || to == parked;
         case reconciling:
-            // only a lookup that found nothing (or only failures) allows a resend later.
+            // only a lookup that found nothing (or only failures) allows a resend later, or a
+            // cancel when the subscription no longer expects the period.
             return to == paid || to == declined || to == unknown || to == retry_wait ||
-                   to == parked;
+                   to == parked || to == canceled;
         case retry_wait:
             // reconciling: an operator retried a charge that had been in doubt.
             return to == sending || to == reconciling || to == canceled || to == parked;

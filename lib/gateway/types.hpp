@@ -21,9 +21,13 @@ enum class outcome {
     unknown,              // the money may have moved: reconcile before anything is resent
     transient,            // provably not processed (never written, 429): safe to resend later
     invalid_billing_key,  // customer_uid not registered: park, never retry
-    config_error,         // credentials, account or request setup is wrong: stop charging
-    not_found,            // lookups only: PortOne has no such record (HTTP 404)
-    found,                // lookups only: records returned
+    // PortOne received the charge and answered without a payment: an enveloped code != 0
+    // (PG communication failure, "merchant_uid already used", ...) or HTTP 400. Reconcile
+    // first (it may be "already paid"); if the lookup shows no new record, it was refused.
+    refused,
+    config_error,  // credentials, account or endpoint setup is wrong: stop charging
+    not_found,     // lookups only: PortOne has no such record (HTTP 404)
+    found,         // lookups only: records returned
 };
 std::string_view to_string(outcome o);
 

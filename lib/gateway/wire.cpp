@@ -18,6 +18,8 @@ std::string_view to_string(outcome o) {
             return "transient";
         case outcome::invalid_billing_key:
             return "invalid_billing_key";
+        case outcome::refused:
+            return "refused";
         case outcome::config_error:
             return "config_error";
         case outcome::not_found:
@@ -146,10 +148,12 @@ std::string http_message(int status, const std::optional<envelope>& env) {
 
 // Outcome of a charge answer that is not a clean HTTP 200 envelope.
 outcome charge_status_class(int status) {
-    if (status == 429) return outcome::transient;  // rate limited: not processed
-    if (status == 400) return outcome::config_error;
+    if (status == 429) return outcome::transient;     // rate limited: not processed
+    if (status == 400) return outcome::refused;       // PortOne read it and said no: reconcile
     if (status == 401) return outcome::config_error;  // after the token layer's one retry
-    return outcome::unknown;                          // 5xx, 3xx, 403, 404, ...: reconcile
+    // No charge endpoint there: base_url points elsewhere (a path, a proxy, a redirect).
+    if (status == 404 || (status >= 300 && status < 400)) return outcome::config_error;
+    return outcome::unknown;  // 5xx, 403, ...: reconcile
 }
 
 }  // namespace
@@ -280,9 +284,9 @@ charge_result classify_charge(const charge_request& request, const http_answer& 
         } else if (no_payment && contains(env->message, module_not_configured_text)) {
             x.result = outcome::config_error;
         } else {
-            // PG communication failure, merchant_uid already used, ...: the money may have
-            // moved (or moved earlier under this merchant_uid). Reconcile.
-            x.result = outcome::unknown;
+            // PG communication failure, merchant_uid already used, ...: PortOne got it, and
+            // the money may have moved earlier under this merchant_uid. Reconcile.
+            x.result = outcome::refused;
         }
         return r;
     }

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cassert>
 
+#include "calendar/calendar.hpp"
 #include "scheduler/engine_impl.hpp"
 
 namespace billingd::scheduler {
@@ -26,6 +27,7 @@ pass_summary& pass_summary::operator+=(const pass_summary& o) {
     declined += o.declined;
     unknown += o.unknown;
     transient += o.transient;
+    refused += o.refused;
     parked += o.parked;
     reconciled += o.reconciled;
     canceled += o.canceled;
@@ -39,8 +41,18 @@ pass_summary& pass_summary::operator+=(const pass_summary& o) {
 engine::engine(storage::store& store, gateway::client& gateway, const clock& clock,
                engine_config config)
     : impl_(std::make_unique<impl>(store, gateway, clock, std::move(config))) {
-    if (impl_->config.max_in_flight == 0) impl_->config.max_in_flight = 1;
-    if (impl_->config.batch_size < 1) impl_->config.batch_size = 1;
+    auto& m = *impl_;
+    if (m.config.max_in_flight == 0) m.config.max_in_flight = 1;
+    if (m.config.batch_size < 1) m.config.batch_size = 1;
+    m.policy.max_amount_per_charge = m.config.max_amount_per_charge;
+    m.policy.max_charges_per_pass = m.config.max_charges_per_pass;
+    m.policy.max_charges_per_hour = m.config.max_charges_per_hour;
+    m.policy.max_attempts_per_charge = m.config.max_attempts_per_charge;
+    m.policy.max_refusals = std::max<std::int64_t>(1, m.config.max_refusals);
+    m.policy.refusal_base_delay = m.config.refusal_base_delay.count();
+    m.policy.refusal_max_delay = m.config.refusal_max_delay.count();
+    m.policy.in_progress_floor = m.config.in_progress_floor.count();
+    m.install_id = store.claim_install_id(m.config.merchant_uid_prefix);
 }
 
 engine::~engine() = default;
@@ -51,6 +63,14 @@ void engine::on_decision(std::function<void(const decision&)> sink) {
 
 bool engine::halted() const {
     return impl_->halted;
+}
+
+std::chrono::sys_seconds engine::halt_probe_at() const {
+    return from_unix(impl_->halt_probe_at);
+}
+
+const std::string& engine::install_id() const {
+    return impl_->install_id;
 }
 
 engine::breaker_status engine::breaker() const {
@@ -65,14 +85,29 @@ engine::breaker_status engine::breaker() const {
 }
 
 void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
+    // An enveloped refusal (HTTP 200, code != 0) is PortOne or the PG failing to process,
+    // e.g. a KakaoPay outage: it counts like a 5xx.
+    const bool refusal = x.result == gateway::outcome::refused && x.http_status == 200;
     const bool failed =
-        x.result == gateway::outcome::transient ||
+        x.result == gateway::outcome::transient || refusal ||
         (x.result == gateway::outcome::unknown && (x.http_status == 0 || x.http_status >= 500));
+    storage::charge_record none;
+    if (was_probe) {
+        probe_in_flight = false;
+        if (halted) {
+            if (x.result == gateway::outcome::config_error) {
+                halt_probe_at = now() + config.halt_probe_after.count();
+                decide(none, "halt_renewed", "probe refused again: " + x.message);
+            } else {
+                halted = false;
+                decide(none, "halt_lifted", "probe answered; charging resumes");
+            }
+            return;
+        }
+    }
     recent_calls.push_back(failed);
     while (recent_calls.size() > std::max<std::size_t>(1, config.breaker_window))
         recent_calls.pop_front();
-    if (was_probe) probe_in_flight = false;
-    storage::charge_record none;
     if (breaker_open) {
         if (!was_probe) return;
         if (failed) {
@@ -98,17 +133,17 @@ void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
     }
 }
 
-std::int64_t engine::impl::sends_in_last_hour(std::int64_t t) {
-    while (!recent_sends.empty() && recent_sends.front() <= t - 3600) recent_sends.pop_front();
-    return static_cast<std::int64_t>(recent_sends.size());
-}
-
-bool engine::impl::hourly_limit_reached(std::int64_t t) {
-    return config.max_charges_per_hour > 0 && sends_in_last_hour(t) >= config.max_charges_per_hour;
-}
-
-std::int64_t engine::impl::hourly_limit_reopens_at() const {
-    return recent_sends.empty() ? now() : recent_sends.front() + 3600;
+void engine::impl::halt(const std::string& reason) {
+    halt_probe_at = now() + config.halt_probe_after.count();
+    summary.halted = true;
+    summary.halt_reason = reason;
+    if (halted) return;
+    halted = true;
+    halt_reason = reason;
+    storage::charge_record none;
+    decide(none, "halted",
+           reason + "; nothing is sent until a probe at " +
+               calendar::format_utc(from_unix(halt_probe_at)) + " is answered");
 }
 
 void engine::impl::guardrail_event(const std::string& which, const std::string& detail) {
@@ -118,6 +153,26 @@ void engine::impl::guardrail_event(const std::string& which, const std::string& 
                  std::nullopt, detail, "billingd");
     storage::charge_record none;
     decide(none, "guardrail", which + ": " + detail);
+}
+
+gate_state engine::impl::gates(std::int64_t t) {
+    gate_state g;
+    g.stopping = stopping;
+    g.halted = halted;
+    g.halt_probe_at = halt_probe_at;
+    g.breaker_open = breaker_open;
+    g.breaker_probe_at = breaker_probe_at;
+    g.probe_in_flight = probe_in_flight;
+    g.charges_this_pass = charges_this_pass;
+    // From the journal, so that a restart does not grant a fresh hour.
+    if (config.max_charges_per_hour > 0)
+        g.charges_last_hour = store.charge_requests_since(t - 3600);
+    if (config.quiet_zone && !config.quiet.empty()) {
+        const auto allowed =
+            to_unix(calendar::next_allowed(from_unix(t), config.quiet, config.quiet_zone));
+        if (allowed > t) g.quiet_until = allowed;
+    }
+    return g;
 }
 
 void engine::stop() {
@@ -134,13 +189,9 @@ int engine::recover() {
             if (rows.empty()) break;
             for (auto& c : rows) {
                 if (!c.unknown_since) c.unknown_since = m.now();
-                // PORTONE_V1: give the PG a moment before trusting "no record" (--once asks
-                // at once: its operator wants the answer now).
-                const auto wait =
-                    m.config.settle_unknown_immediately || m.config.unknown.first_delays.empty()
-                        ? std::int64_t{0}
-                        : m.config.unknown.first_delays.front().count();
-                c.next_action_at = m.now() + wait;
+                // A lookup at once is safe: "no record" is not trusted before the trust floor
+                // of the request that may still be in progress (decide_after_lookup).
+                c.next_action_at = m.now();
                 m.transition(c, charge_state::unknown,
                              "found " + std::string{domain::to_string(state)} +
                                  " at start: the request may have been sent",
@@ -156,53 +207,96 @@ int engine::recover() {
 
 std::optional<std::chrono::sys_seconds> engine::next_wakeup() {
     auto& m = *impl_;
-    // Halted by a configuration error: nothing is sent until a restart, so due rows must not
-    // make the loop spin (a change by another process still wakes the daemon).
-    if (m.halted) return std::nullopt;
     if (!m.store.unscheduled_subscriptions(0, 1).empty()) return m.clk.now();
-    if (auto t = m.store.earliest_wakeup()) {
-        // While the breaker or the hourly guardrail holds sends back, rows due now wait.
-        std::int64_t held_until = 0;
-        if (m.breaker_open) held_until = m.breaker_probe_at;
-        if (m.hourly_limit_reached(m.now()))
-            held_until = std::max(held_until, m.hourly_limit_reopens_at());
-        if (*t <= m.now() && held_until > *t) return from_unix(held_until);
-        return from_unix(*t);
+    auto t = m.store.earliest_wakeup();
+    if (!t) return std::nullopt;
+    const auto now = m.now();
+    if (*t > now) return from_unix(*t);
+    // Due now, but a gate may hold it: sleep until the gate opens instead of spinning.
+    std::int64_t held_until = 0;
+    if (m.halted) held_until = m.halt_probe_at;
+    if (m.breaker_open) held_until = std::max(held_until, m.breaker_probe_at);
+    if (const auto cap = m.config.max_charges_per_hour; cap > 0) {
+        // The hour reopens when the oldest request that still fills the cap is an hour old.
+        const auto sent = m.store.charge_requests_since(now - 3600);
+        if (sent >= cap)
+            if (auto at = m.store.charge_request_time(now - 3600, sent - cap))
+                held_until = std::max(held_until, *at + 3600);
     }
-    return std::nullopt;
+    return from_unix(std::max(*t, held_until));
 }
 
 asio::awaitable<pass_summary> engine::run_pass() {
     auto& m = *impl_;
     m.summary = pass_summary{};
-    m.sends_this_pass = 0;
+    m.charges_this_pass = 0;
     m.guardrail_reported = false;
-    m.queue_exhausted = false;
     m.failed = false;
     m.pending.clear();
-    m.queue.clear();
+    m.in_flight = 0;
+    // Between passes nothing is on the wire: a probe flag left by a failed pass is stale.
+    m.probe_in_flight = false;
     if (m.stopping) co_return m.summary;
-    // Between passes nothing is on the wire, so a row still `sending`/`reconciling` was cut
-    // off by a failure (storage, or an exception in a worker): it is in doubt.
+    // A row still `sending`/`reconciling` was cut off by a failure (storage, or an exception
+    // in a request): it is in doubt.
     recover();
 
     m.schedule_new_subscriptions();
     m.materialise_due_subscriptions();
 
     auto executor = co_await asio::this_coro::executor;
-    std::size_t active = m.config.max_in_flight;
+    asio::steady_timer wake(executor, asio::steady_timer::time_point::max());
     std::exception_ptr failure;
-    asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
-    for (std::size_t i = 0; i < m.config.max_in_flight; ++i) {
-        asio::co_spawn(executor, m.worker(), [&](std::exception_ptr e) {
-            if (e && !failure) failure = e;
-            if (--active == 0) all_done.cancel();
-        });
+    bool all_picked = false;
+    for (;;) {
+        std::vector<job> started;
+        if (!m.failed) {
+            try {
+                const bool had_answers = !m.pending.empty();
+                if (had_answers) all_picked = false;  // answers can make rows due again
+                const std::size_t free_slots = m.config.max_in_flight - m.in_flight;
+                if (had_answers || (free_slots > 0 && !all_picked && !m.stopping)) {
+                    bool exhausted = false;
+                    started = m.commit_step(exhausted);
+                    if (started.empty() && exhausted) all_picked = true;
+                }
+            } catch (...) {
+                // Nothing of this group commit is durable: its rows stay as they were (those
+                // on the wire stay `sending`/`reconciling` and are looked up next pass).
+                m.failed = true;
+                failure = std::current_exception();
+            }
+        }
+        for (auto& j : started) {
+            ++m.in_flight;
+            asio::co_spawn(executor, m.execute(std::move(j)),
+                           [&m, &failure, &wake](std::exception_ptr e, job_result r) {
+                               --m.in_flight;
+                               if (e) {
+                                   if (!failure) failure = e;
+                                   m.failed = true;
+                               } else {
+                                   m.pending.push_back(std::move(r));
+                               }
+                               wake.cancel();
+                           });
+        }
+        if (m.in_flight == 0) {
+            if (m.failed || (m.pending.empty() && started.empty() && all_picked) ||
+                (m.stopping && m.pending.empty()))
+                break;
+            continue;
+        }
+        if (!m.pending.empty() && !m.failed) {
+            // Let the other answers that are ready join this group commit.
+            co_await asio::post(executor, asio::use_awaitable);
+            continue;
+        }
+        wake.expires_at(asio::steady_timer::time_point::max());
+        boost::system::error_code ec;
+        co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    boost::system::error_code ec;
-    co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    m.flush_pending();
-    m.queue.clear();
+    m.pending.clear();
     if (failure) std::rethrow_exception(failure);
     co_return m.summary;
 }
@@ -225,212 +319,154 @@ asio::awaitable<pass_summary> engine::run_until_idle() {
     co_return total;
 }
 
-// Takes the next batch of due charges, decides what to do with each, and commits the
-// write-ahead state (`sending` + a request journal row, or `reconciling`) for the whole batch
-// in one transaction before any of its requests leaves. Jobs reach the shared queue, and the
-// in-memory counters change, only after that commit: if anything throws, nothing is sent.
-// False when nothing is due.
-bool engine::impl::refill_queue() {
-    if (queue_exhausted || stopping || halted || failed) return false;
-    const auto t = now();
-    const bool sends_paused = breaker_open && (probe_in_flight || t < breaker_probe_at);
-    // Read inside the write transaction: a row an operator changed a moment ago (billingctl)
-    // is seen as it is now, never overwritten with a stale copy.
+// One group commit: the answers that arrived are applied, and charges are written ahead for
+// the worker slots that are free — in one transaction, before any of the new requests leaves.
+// `exhausted` says whether everything due was looked at (false: more rows wait).
+std::vector<job> engine::impl::commit_step(bool& exhausted) {
+    const bool answers = !pending.empty();
     auto tx = store.begin();
-    auto rows = sends_paused ? store.due_in_doubt_charges(t, config.batch_size)
-                             : store.due_charges(t, config.batch_size);
-    if (sends_paused) summary.work_left = true;
-    if (rows.empty()) {
-        queue_exhausted = true;
-        return false;
+    if (answers) {
+        auto batch = std::move(pending);
+        pending.clear();
+        for (auto& r : batch) apply(r);
     }
-    std::vector<job> batch;
-    bool sends_blocked = false;
-    bool probe_taken = false;
-    std::int64_t sends_in_batch = 0;
-    for (auto& c : rows) {
-        // A retry_wait row that was in doubt before it was parked and retried by an operator
-        // is looked up first: the earlier attempt may still have moved money.
-        const bool in_doubt = domain::is_in_doubt(c.state) ||
-                              (c.state == charge_state::retry_wait && c.unknown_since);
-        const bool sendable = c.state == charge_state::scheduled ||
-                              c.state == charge_state::retry_wait ||
-                              c.state == charge_state::declined;
-        if (!in_doubt && !sendable) {
-            // Final or parked rows need no action (a hand edit set next_action_at).
-            c.next_action_at.reset();
-            c.updated_at = t;
-            store.update_charge(c);
-            continue;
-        }
-        job j;
-        if (in_doubt) {
-            // Something may have moved money: only a lookup, never a send.
-            if (c.state == charge_state::sending) transition(c, charge_state::unknown, "in doubt");
-            if (!c.unknown_since) c.unknown_since = t;
-            ++c.lookup_count;
-            c.next_action_at.reset();
-            transition(c, charge_state::reconciling, "lookup " + std::to_string(c.lookup_count));
-            j.what = job::kind::lookup;
-        } else {
-            if (sends_blocked) continue;  // a count limit or the breaker holds sends back
+    std::vector<job> started;
+    exhausted = true;
+    const std::size_t free_slots = config.max_in_flight - in_flight;
+    if (free_slots > 0 && !stopping) started = pick_due(free_slots, exhausted);
+    if (config.at_step) {
+        if (answers) config.at_step("before_outcome_commit");
+        if (!started.empty()) config.at_step("before_write_ahead_commit");
+    }
+    tx.commit();  // write-ahead: durable before any of these requests is sent
+    if (!started.empty() && config.at_step) config.at_step("after_write_ahead_commit");
+    return started;
+}
+
+// Reads due charges inside the group commit's transaction (a pause, cancel or resume
+// committed a moment ago is seen), decides each (decide_due) and carries the decision out.
+// At most `free_slots` requests are written ahead. A gate that holds new charges back
+// switches the read to charges in doubt only (lookups still go out).
+std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted) {
+    std::vector<job> picked;
+    const auto t = now();
+    auto g = gates(t);
+    bool sends_held = false;
+    int examined = 0;
+    exhausted = false;
+    while (picked.size() < free_slots) {
+        if (examined >= config.batch_size) return picked;  // keep the transaction short
+        const auto want = static_cast<int>(std::min<std::size_t>(
+            free_slots - picked.size(), static_cast<std::size_t>(config.batch_size - examined)));
+        auto rows = sends_held ? store.due_in_doubt_charges(t, want) : store.due_charges(t, want);
+        if (rows.empty()) break;
+        bool blocked = false;
+        for (auto& c : rows) {
+            if (picked.size() >= free_slots) break;
+            ++examined;
             auto s = store.find_subscription(c.subscription_id);
-            if (!s || !domain::is_billable(s->status)) {
-                c.next_action_at.reset();
-                transition(
-                    c, charge_state::canceled,
-                    "subscription is " + std::string{s ? domain::to_string(s->status) : "gone"});
-                ++summary.canceled;
-                decide(c, "canceled", "subscription not billable");
-                continue;
-            }
-            if (config.max_amount_per_charge > 0 && c.amount > config.max_amount_per_charge) {
-                park(c, "guardrail: amount " + std::to_string(c.amount) +
-                            " exceeds max_amount_per_charge " +
-                            std::to_string(config.max_amount_per_charge));
-                continue;
-            }
-            if (c.attempt_count >= config.max_attempts_per_charge) {
-                park(c, "sent " + std::to_string(c.attempt_count) +
-                            " times without settling (max_attempts_per_charge)");
-                continue;
-            }
-            if (config.max_charges_per_pass > 0 &&
-                sends_this_pass + sends_in_batch >= config.max_charges_per_pass) {
-                sends_blocked = true;
-                guardrail_event("max_charges_per_pass",
-                                std::to_string(config.max_charges_per_pass) +
-                                    " charges sent in this pass; the rest wait for the next");
-                continue;
-            }
-            if (config.max_charges_per_hour > 0 &&
-                sends_in_batch + sends_in_last_hour(t) >= config.max_charges_per_hour) {
-                sends_blocked = true;
-                guardrail_event("max_charges_per_hour",
-                                std::to_string(config.max_charges_per_hour) +
-                                    " charges sent in the last hour; the rest wait");
-                continue;
-            }
-            if (config.quiet_zone && !config.quiet.empty()) {
-                const auto allowed =
-                    to_unix(calendar::next_allowed(from_unix(t), config.quiet, config.quiet_zone));
-                if (allowed > t) {
-                    c.next_action_at = allowed;
+            const auto a = decide_due(c, s ? &*s : nullptr, t, g, policy);
+            switch (a.kind) {
+                case action_kind::send:
+                    picked.push_back(write_ahead_charge(c, *s, a.probe));
+                    ++g.charges_this_pass;
+                    ++g.charges_last_hour;
+                    ++charges_this_pass;
+                    if (a.probe) g.probe_in_flight = probe_in_flight = true;
+                    break;
+                case action_kind::look_up:
+                    picked.push_back(write_ahead_lookup(c, a.probe));
+                    if (a.probe) g.probe_in_flight = probe_in_flight = true;
+                    break;
+                case action_kind::cancel:
+                    cancel(c, a.reason);
+                    break;
+                case action_kind::park:
+                    park(c, a.reason);
+                    break;
+                case action_kind::none:
+                    // Final or parked rows need no action (a hand edit set next_action_at).
+                    c.next_action_at.reset();
                     c.updated_at = t;
                     store.update_charge(c);
-                    continue;
-                }
+                    break;
+                case action_kind::hold:
+                    if (a.at > t) {
+                        c.next_action_at = a.at;
+                        c.updated_at = t;
+                        store.update_charge(c);
+                        break;
+                    }
+                    // Behind a gate: the row stays due for a later commit or pass.
+                    summary.work_left = true;
+                    if (!a.guardrail.empty()) guardrail_event(a.guardrail, a.reason);
+                    // Lookups held too (halted, stopping): nothing more can go out now.
+                    if (in_doubt(c) || g.stopping || g.halted) blocked = true;
+                    sends_held = true;
+                    break;
             }
-            if (breaker_open) {
-                // Half-open: one probe at a time; everything else stays due.
-                if (probe_taken || probe_in_flight || t < breaker_probe_at) {
-                    sends_blocked = true;
-                    continue;
-                }
-                probe_taken = true;
-                j.breaker_probe = true;
-            }
-            ++c.attempt_count;
-            c.next_action_at.reset();
-            transition(c, charge_state::sending, "attempt " + std::to_string(c.attempt_count));
-            ++sends_in_batch;
-            j.what = job::kind::charge;
-            j.request.customer_uid = c.customer_uid;
-            j.request.merchant_uid = c.merchant_uid;
-            j.request.amount = c.amount;
-            j.request.currency = c.currency;
-            j.request.name = c.order_name;
-            j.request.buyer_name = s->buyer_name.value_or("");
-            j.request.buyer_email = s->buyer_email.value_or("");
-            j.request.buyer_tel = s->buyer_tel.value_or("");
-            j.request.custom_data = "{\"subscription_id\":" + std::to_string(c.subscription_id) +
-                                    ",\"period\":" + std::to_string(c.period_index) + "}";
+            if (blocked) break;
         }
-        storage::attempt_record a;
-        a.at = t;
-        a.charge_id = c.id;
-        a.kind = j.what == job::kind::charge ? "charge" : "lookup";
-        a.phase = "request";
-        a.merchant_uid = c.merchant_uid;
-        a.attempt_number = j.what == job::kind::charge ? c.attempt_count : c.lookup_count;
-        a.amount = c.amount;
-        a.request_summary = j.what == job::kind::charge
-                                ? "POST /subscribe/payments/again merchant_uid=" + c.merchant_uid +
-                                      " customer_uid=" + c.customer_uid +
-                                      " amount=" + std::to_string(c.amount)
-                                : "GET /payments/findAll/" + c.merchant_uid;
-        j.request_attempt_id = store.append_attempt(a);
-        j.charge = c;
-        batch.push_back(std::move(j));
+        if (blocked) break;
     }
-    if (config.at_step) config.at_step("before_write_ahead_commit");
-    tx.commit();  // write-ahead: durable before any of these requests is sent
-    if (config.at_step) config.at_step("after_write_ahead_commit");
-
-    // Committed: now the batch may go out.
-    if (sends_blocked) {
-        summary.work_left = true;
-        queue_exhausted = true;  // blocked rows stay due; do not pick them up again this pass
-    }
-    for (auto& j : batch) {
-        if (j.what != job::kind::charge) continue;
-        ++sends_this_pass;
-        if (config.max_charges_per_hour > 0) recent_sends.push_back(t);
-        if (j.breaker_probe) probe_in_flight = true;
-    }
-    for (auto& j : batch) queue.push_back(std::move(j));
-    return true;
+    exhausted = true;
+    return picked;
 }
 
-asio::awaitable<void> engine::impl::worker() {
-    try {
-        co_await work_loop();
-    } catch (...) {
-        // Storage or a gateway call failed: the other workers send nothing more this pass;
-        // rows left `sending`/`reconciling` are recovered at the start of the next one.
-        failed = true;
-        throw;
-    }
+job engine::impl::write_ahead_charge(storage::charge_record& c,
+                                     const storage::subscription_record& s, bool probe) {
+    ++c.attempt_count;
+    c.next_action_at.reset();
+    c.last_refusal.reset();
+    transition(c, charge_state::sending, "attempt " + std::to_string(c.attempt_count));
+    job j;
+    j.what = job::kind::charge;
+    j.probe = probe;
+    j.request.customer_uid = c.customer_uid;
+    j.request.merchant_uid = c.merchant_uid;
+    j.request.amount = c.amount;
+    j.request.currency = c.currency;
+    j.request.name = c.order_name;
+    j.request.buyer_name = s.buyer_name.value_or("");
+    j.request.buyer_email = s.buyer_email.value_or("");
+    j.request.buyer_tel = s.buyer_tel.value_or("");
+    j.request.custom_data = "{\"subscription_id\":" + std::to_string(c.subscription_id) +
+                            ",\"period\":" + std::to_string(c.period_index) + "}";
+    storage::attempt_record a;
+    a.at = now();
+    a.charge_id = c.id;
+    a.kind = "charge";
+    a.phase = "request";
+    a.merchant_uid = c.merchant_uid;
+    a.attempt_number = c.attempt_count;
+    a.amount = c.amount;
+    a.request_summary = "POST /subscribe/payments/again merchant_uid=" + c.merchant_uid +
+                        " customer_uid=" + c.customer_uid + " amount=" + std::to_string(c.amount);
+    j.request_attempt_id = store.append_attempt(a);
+    j.charge = c;
+    return j;
 }
 
-asio::awaitable<void> engine::impl::work_loop() {
-    for (;;) {
-        if (failed) break;  // storage failed: send nothing more; the next pass recovers
-        if (queue.empty() && !refill_queue()) break;
-        if (queue.empty()) continue;
-        job j = std::move(queue.front());
-        queue.pop_front();
-        job_result r;
-        const bool hold_charge = stopping || halted || (!j.breaker_probe && breaker_open);
-        if (j.what == job::kind::charge && hold_charge) {
-            // Committed but not sent (stopping, halted, or the breaker opened meanwhile): it
-            // provably never left, so it may be sent again later.
-            r.charge.emplace();
-            r.charge->journal.kind = "charge";
-            r.charge->journal.request_written = false;
-            r.charge->journal.result = gateway::outcome::transient;
-            r.charge->journal.message = stopping ? "not sent: stopping"
-                                        : halted ? "not sent: charging halted"
-                                                 : "not sent: circuit breaker open";
-            r.not_sent = true;
-            if (j.breaker_probe) probe_in_flight = false;
-            r.done = std::move(j);
-        } else if (j.what == job::kind::lookup && stopping) {
-            r.lookup.emplace();
-            r.lookup->journal.kind = "lookup";
-            r.lookup->journal.result = gateway::outcome::unknown;
-            r.lookup->journal.message = "not looked up: stopping";
-            r.lookup->verdict = gateway::outcome::unknown;
-            r.not_sent = true;
-            r.done = std::move(j);
-        } else {
-            r = co_await execute(std::move(j));
-        }
-        pending.push_back(std::move(r));
-        // Let the other workers' answers that are ready join this commit.
-        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-        flush_pending();
-    }
+job engine::impl::write_ahead_lookup(storage::charge_record& c, bool probe) {
+    if (!c.unknown_since && in_doubt(c)) c.unknown_since = now();
+    ++c.lookup_count;
+    c.next_action_at.reset();
+    transition(c, charge_state::reconciling, "lookup " + std::to_string(c.lookup_count));
+    job j;
+    j.what = job::kind::lookup;
+    j.probe = probe;
+    storage::attempt_record a;
+    a.at = now();
+    a.charge_id = c.id;
+    a.kind = "lookup";
+    a.phase = "request";
+    a.merchant_uid = c.merchant_uid;
+    a.attempt_number = c.lookup_count;
+    a.amount = c.amount;
+    a.request_summary = "GET /payments/findAll/" + c.merchant_uid;
+    j.request_attempt_id = store.append_attempt(a);
+    j.charge = c;
+    return j;
 }
 
 asio::awaitable<job_result> engine::impl::execute(job j) {
@@ -439,7 +475,7 @@ asio::awaitable<job_result> engine::impl::execute(job j) {
         ++summary.sent;
         gateway::charge_request request = j.request;
         r.charge = co_await gateway.charge(std::move(request));
-        record_call(r.charge->journal, j.breaker_probe);
+        record_call(r.charge->journal, j.probe);
         if (r.charge->journal.result == gateway::outcome::invalid_billing_key) {
             std::string customer_uid = j.charge.customer_uid;
             r.customer = co_await gateway.get_customer(std::move(customer_uid));
@@ -447,27 +483,10 @@ asio::awaitable<job_result> engine::impl::execute(job j) {
     } else {
         std::string merchant_uid = j.charge.merchant_uid;
         r.lookup = co_await gateway.find_all(std::move(merchant_uid));
-        record_call(r.lookup->journal, false);
+        record_call(r.lookup->journal, j.probe);
     }
     r.done = std::move(j);
     co_return r;
-}
-
-void engine::impl::flush_pending() {
-    if (pending.empty() || failed) return;
-    auto batch = std::move(pending);
-    pending.clear();
-    try {
-        auto tx = store.begin();
-        for (auto& r : batch) apply(r);
-        if (config.at_step) config.at_step("before_outcome_commit");
-        tx.commit();
-    } catch (...) {
-        // Nothing of this batch is durable: its rows are still `sending`/`reconciling` and
-        // will be reconciled (looked up, never blindly resent).
-        failed = true;
-        throw;
-    }
 }
 
 }  // namespace billingd::scheduler

@@ -1,17 +1,22 @@
 // The charging engine: what is due, charge it exactly once per period, record everything.
 //
 // Protocol for one charge (DESIGN.md money invariants):
-//   1. the period's charge row exists (UNIQUE per subscription and period);
-//   2. the attempt is committed (state `sending`, a `request` row in attempts) BEFORE the
-//      request leaves the process — a crash afterwards leaves a row that says "may be sent";
-//   3. the answer is classified and committed with its journal row and events;
-//   4. unknown outcomes are reconciled with findAll before anything is sent again.
+//   1. the period's charge row exists (UNIQUE per subscription and period), with a
+//      merchant_uid from the database's install id and the subscription's key;
+//   2. when a worker slot is free, decide_due() (decide.hpp) says what the row needs; a charge
+//      to send becomes `sending` with a `request` journal row in the group commit that
+//      precedes its request — nothing is written ahead that is not sent at once, so a crash
+//      leaves at most max_in_flight rows in doubt;
+//   3. the answer is classified and committed with its journal row and events in the next
+//      group commit;
+//   4. unknown and refused outcomes are reconciled with findAll before anything is sent
+//      again; "no record" is trusted only past the trust floor (decide_after_lookup).
 // At start, `recover()` turns every charge left in `sending`/`reconciling` into `unknown`.
 //
 // The engine takes the clock, the store and the gateway as interfaces; it never sleeps or
 // reads the system clock. Storage failures throw (infrastructure): the caller stops the pass.
-// Thread safety: one io_context thread. Never two requests for one merchant_uid: a charge is
-// handled by exactly one worker per pass, and rows on the wire have no next_action_at.
+// Thread safety: one io_context thread. Never two requests for one merchant_uid: a row on the
+// wire has no next_action_at, and one coordinator picks rows.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -32,10 +37,11 @@
 namespace billingd::scheduler {
 
 struct engine_config {
+    // Must match the database's install id when set; names it when the database is new.
     std::string merchant_uid_prefix;
     int max_catch_up_periods = 1;
     std::size_t max_in_flight = 16;  // charge/lookup requests on the wire at once
-    int batch_size = 256;            // rows read and write-ahead committed per group
+    int batch_size = 256;            // rows examined per group commit
     domain::transient_policy transient;
     domain::unknown_policy unknown;
     domain::dunning_policy dunning;
@@ -52,6 +58,19 @@ struct engine_config {
     // A charge sent this many times without settling is parked (a safety valve against a
     // gateway that keeps answering "no record" to lookups of answered charges).
     std::int64_t max_attempts_per_charge = 50;
+    // Refusals (PortOne answered without a payment and the lookup shows no new record): the
+    // n-th is retried after about refusal_base_delay * 2^(n-1) (capped), the max_refusals-th
+    // parks the charge with PortOne's message.
+    std::int64_t max_refusals = 5;
+    std::chrono::seconds refusal_base_delay{60};
+    std::chrono::seconds refusal_max_delay{3600};
+    // Trust floor: how long after a charge request was written ahead it may still be in
+    // progress at PortOne or the PG (connect + charge timeout + margin). A lookup's "no record"
+    // before that is not trusted.
+    std::chrono::seconds in_progress_floor{95};
+    // After a configuration error halts charging, one probe request is sent this much later;
+    // a clear answer lifts the halt, another configuration error renews it.
+    std::chrono::seconds halt_probe_after{300};
     // Circuit breaker: when at least `breaker_failure_ratio` of the last `breaker_window`
     // gateway calls (and at least `breaker_min_calls`) failed with transport errors, 5xx or
     // 429, no new charge is sent for `breaker_open_for`; lookups continue. Then one charge is
@@ -61,7 +80,8 @@ struct engine_config {
     double breaker_failure_ratio = 0.5;
     std::chrono::seconds breaker_open_for{30};
     // Test hook for crash tests: called at "before_write_ahead_commit",
-    // "after_write_ahead_commit" and "before_outcome_commit".
+    // "after_write_ahead_commit" and "before_outcome_commit" (the commit that carries answers;
+    // answers and new write-aheads share one group commit).
     std::function<void(std::string_view step)> at_step;
 };
 
@@ -83,6 +103,7 @@ struct pass_summary {
     int declined = 0;
     int unknown = 0;
     int transient = 0;
+    int refused = 0;
     int parked = 0;
     int reconciled = 0;
     int canceled = 0;
@@ -118,8 +139,11 @@ class engine {
     // Earliest instant at which something becomes due, if anything is scheduled.
     std::optional<std::chrono::sys_seconds> next_wakeup();
 
-    // True once a configuration error (bad credentials, account setup) stopped charging.
+    // True while a configuration error (bad credentials, account setup, endpoint) holds every
+    // request back; a probe is sent at halt_probe_at() and lifts it on a clear answer.
     bool halted() const;
+    std::chrono::sys_seconds halt_probe_at() const;
+    const std::string& install_id() const;
 
     struct breaker_status {
         bool open = false;

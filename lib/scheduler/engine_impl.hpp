@@ -1,6 +1,7 @@
 // Private to lib/scheduler: the engine's state and the steps of a pass, split over
-// engine.cpp (orchestration, workers), materialise.cpp (what is due) and outcomes.cpp
-// (applying PortOne's answers). Not installed, not included outside lib/scheduler.
+// engine.cpp (the coordinator: group commits, write-ahead, gates), materialise.cpp (what is
+// due) and outcomes.cpp (applying PortOne's answers). The decisions themselves are pure
+// functions in decide.hpp. Not installed, not included outside lib/scheduler.
 #pragma once
 
 #include <deque>
@@ -8,17 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "scheduler/decide.hpp"
 #include "scheduler/engine.hpp"
 
 namespace billingd::scheduler {
 
-// One request to make for one charge; filled at write-ahead time.
+// One request for one charge, written ahead in the group commit that precedes it.
 struct job {
     enum class kind { charge, lookup };
     kind what = kind::charge;
     storage::charge_record charge;        // as committed by the write-ahead transaction
     std::int64_t request_attempt_id = 0;  // the committed `request` journal row
-    bool breaker_probe = false;           // sent while the circuit breaker was half-open
+    bool probe = false;                   // the breaker's or the halt's probe
     gateway::charge_request request;      // for charges
 };
 
@@ -28,7 +30,6 @@ struct job_result {
     std::optional<gateway::charge_result> charge;
     std::optional<gateway::lookup_result> lookup;
     std::optional<gateway::customer_result> customer;  // billing key verification
-    bool not_sent = false;  // held back after the write-ahead commit (stop, halt, breaker)
 };
 
 struct engine::impl {
@@ -39,49 +40,55 @@ struct engine::impl {
     gateway::client& gateway;
     const clock& clk;
     engine_config config;
+    decision_policy policy;
+    std::string install_id;
     std::function<void(const decision&)> sink;
     std::mt19937_64 random;
 
-    bool halted = false;
-    std::string halt_reason;
     bool stopping = false;
 
-    // Circuit breaker (engine.cpp): outcomes of recent calls, true = transport failure.
+    // Halt (configuration error): no request at all until halt_probe_at, then one probe.
+    bool halted = false;
+    std::string halt_reason;
+    std::int64_t halt_probe_at = 0;
+    void halt(const std::string& reason);
+
+    // Circuit breaker: outcomes of recent calls, true = failure (transport, 5xx, 429,
+    // HTTP-200 refusal).
     std::deque<bool> recent_calls;
     bool breaker_open = false;
     std::int64_t breaker_probe_at = 0;
-    bool probe_in_flight = false;
+    bool probe_in_flight = false;  // of either kind
     void record_call(const gateway::exchange& x, bool was_probe);
 
-    // Guardrails (engine.cpp): send times of the last hour, for max_charges_per_hour.
-    std::deque<std::int64_t> recent_sends;
-    bool hourly_limit_reached(std::int64_t t);
-    std::int64_t sends_in_last_hour(std::int64_t t);
-    std::int64_t hourly_limit_reopens_at() const;
-    void guardrail_event(const std::string& which, const std::string& detail);
     bool guardrail_reported = false;
+    void guardrail_event(const std::string& which, const std::string& detail);
 
     // Per pass.
     pass_summary summary;
-    std::deque<job> queue;
-    std::vector<job_result> pending;  // answers waiting for the group commit
-    std::int64_t sends_this_pass = 0;
-    bool queue_exhausted = false;
-    bool failed = false;  // storage or a worker failed this pass: send nothing more
+    std::vector<job_result> pending;  // answers waiting for the next group commit
+    std::size_t in_flight = 0;
+    std::int64_t charges_this_pass = 0;
+    bool failed = false;  // storage or a request failed this pass: send nothing more
 
     std::int64_t now() const { return clk.now().time_since_epoch().count(); }
+    double unit_random() { return std::uniform_real_distribution<double>(0.0, 1.0)(random); }
     void decide(const storage::charge_record& c, std::string what, std::string detail);
+    gate_state gates(std::int64_t t);
 
     // materialise.cpp
     void schedule_new_subscriptions();
     void materialise_due_subscriptions();
+    std::int64_t due_at(const storage::subscription_record& s, const calendar::billing_rule& rule,
+                        std::int64_t period) const;
 
     // engine.cpp
-    bool refill_queue();
-    boost::asio::awaitable<void> worker();
-    boost::asio::awaitable<void> work_loop();
+    std::vector<job> commit_step(bool& exhausted);
+    std::vector<job> pick_due(std::size_t free_slots, bool& exhausted);
+    job write_ahead_charge(storage::charge_record& c, const storage::subscription_record& s,
+                           bool probe);
+    job write_ahead_lookup(storage::charge_record& c, bool probe);
     boost::asio::awaitable<job_result> execute(job j);
-    void flush_pending();
 
     // outcomes.cpp
     void apply(job_result& r);
@@ -89,9 +96,11 @@ struct engine::impl {
     void apply_lookup_answer(storage::charge_record& c, const job_result& r);
     void settle_paid(storage::charge_record& c, const gateway::payment& p);
     void settle_declined(storage::charge_record& c, const std::string& reason);
-    void mark_unknown(storage::charge_record& c, const std::string& why);
+    void mark_unknown(storage::charge_record& c, const std::string& why,
+                      std::int64_t not_before = 0);
+    void retry_now(storage::charge_record& c, const std::string& why);
+    void cancel(storage::charge_record& c, const std::string& reason);
     void park(storage::charge_record& c, const std::string& reason);
-    void halt(const std::string& reason);
 
     // Writes the row with a state-change event; the caller holds the transaction.
     void transition(storage::charge_record& c, domain::charge_state to, const std::string& detail,

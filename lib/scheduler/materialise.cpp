@@ -32,6 +32,11 @@ rule_or_error billing_rule_of(const storage::subscription_record& s) {
         out.error = "charge_time '" + s.charge_time + "' is not HH:MM";
     else if (!zone)
         out.error = "unknown time_zone '" + s.time_zone + "'";
+    else if (s.next_period < 0 || s.next_period > domain::max_period_index)
+        out.error = "next_period " + std::to_string(s.next_period) + " is outside 0.." +
+                    std::to_string(domain::max_period_index);
+    else if (s.currency != "KRW")
+        out.error = "currency " + s.currency + " is not supported (KRW only)";
     else
         out.rule =
             calendar::billing_rule{*unit, static_cast<int>(s.interval_count), *anchor, *at, zone};
@@ -91,7 +96,8 @@ void advance_subscription(storage::store& store, const storage::subscription_rec
         store.set_needs_attention(s.id, rule.error, now);
         return;
     }
-    const auto due = to_unix(calendar::period_start(*rule.rule, next));
+    auto due = to_unix(calendar::period_start(*rule.rule, next));
+    if (s.trial_end_at) due = std::max(due, *s.trial_end_at);  // nothing is charged in a trial
     store.set_schedule(s.id, next, due, now);
     record_event(
         store, now, s.id, std::nullopt, "subscription.scheduled", std::nullopt, std::nullopt,
@@ -105,7 +111,7 @@ void engine::impl::schedule_new_subscriptions() {
         auto rows = store.unscheduled_subscriptions(after, config.batch_size);
         if (rows.empty()) return;
         const auto t = now();
-        for (const auto& s : rows) {
+        for (auto s : rows) {
             after = s.id;
             const auto rule = billing_rule_of(s);
             if (!rule.rule) {
@@ -116,12 +122,23 @@ void engine::impl::schedule_new_subscriptions() {
                 if (sink) sink(d);
                 continue;
             }
+            // The period's charge was closed (canceled, skipped, paid) while the subscription
+            // was not billable, and it was made billable again by hand: go on from the next
+            // period instead of leaving it unscheduled for ever.
+            if (const auto existing = store.find_charge_by_period(s.id, s.next_period)) {
+                const auto closed = s.next_period;
+                s.next_period = std::min(closed + 1, domain::max_period_index);
+                subscription_event(s.id, "subscription.rescheduled", std::nullopt, std::nullopt,
+                                   "period " + std::to_string(closed) + " is already " +
+                                       std::string{domain::to_string(existing->state)} +
+                                       "; scheduling from period " + std::to_string(s.next_period));
+            }
             if (s.max_periods && s.next_period >= *s.max_periods) {
                 store.set_schedule(s.id, s.next_period, std::nullopt, t);
                 set_subscription_status(s, subscription_status::ended, "no periods left");
                 continue;
             }
-            const auto due = to_unix(calendar::period_start(*rule.rule, s.next_period));
+            const auto due = due_at(s, *rule.rule, s.next_period);
             store.set_schedule(s.id, s.next_period, due, t);
             subscription_event(s.id, "subscription.scheduled", std::nullopt, std::nullopt,
                                "period " + std::to_string(s.next_period) + " due " +
@@ -153,6 +170,11 @@ void engine::impl::materialise_due_subscriptions() {
                 set_subscription_status(s, subscription_status::ended, "no periods left");
                 continue;
             }
+            if (s.trial_end_at && *s.trial_end_at > t) {
+                // trial_end_at moved later by hand after scheduling: no charge before it.
+                store.set_schedule(s.id, s.next_period, *s.trial_end_at, t);
+                continue;
+            }
             if (s.cancel_at_period_end) {
                 store.set_schedule(s.id, s.next_period, std::nullopt, t);
                 set_subscription_status(s, subscription_status::canceled, "canceled at period end");
@@ -180,10 +202,11 @@ void engine::impl::materialise_due_subscriptions() {
             const std::int64_t first_charged = std::max(s.next_period, last_due - keep + 1);
             bool ok = true;
             for (std::int64_t p = s.next_period; p <= first_charged && ok; ++p) {
-                const auto uid = domain::make_merchant_uid(config.merchant_uid_prefix, s.id, p);
+                const auto uid = domain::make_merchant_uid(install_id, s.uid_key, p);
                 if (!uid) {
                     store.set_schedule(s.id, p, std::nullopt, t);
-                    store.set_needs_attention(s.id, "merchant_uid would exceed 40 characters", t);
+                    store.set_needs_attention(
+                        s.id, "cannot build a merchant_uid from uid_key '" + s.uid_key + "'", t);
                     ok = false;
                     break;
                 }
@@ -201,8 +224,8 @@ void engine::impl::materialise_due_subscriptions() {
                 const bool skip = p < first_charged;
                 c.state = skip ? domain::charge_state::skipped : domain::charge_state::scheduled;
                 if (!skip) c.next_action_at = t;
-                auto row = store.materialise_charge(c);
-                if (row.created_at != t || row.state != c.state) continue;  // existed already
+                auto [row, inserted] = store.materialise_charge(c);
+                if (!inserted) continue;  // existed already
                 const std::string detail =
                     skip ? "missed period " + std::to_string(p) +
                                " beyond max_catch_up_periods=" + std::to_string(keep)
@@ -221,6 +244,13 @@ void engine::impl::materialise_due_subscriptions() {
         }
         tx.commit();
     }
+}
+
+std::int64_t engine::impl::due_at(const storage::subscription_record& s,
+                                  const calendar::billing_rule& rule, std::int64_t period) const {
+    const auto start = to_unix(calendar::period_start(rule, period));
+    // No period is charged before the trial ends: one that starts during it waits for it.
+    return s.trial_end_at ? std::max(start, *s.trial_end_at) : start;
 }
 
 void engine::impl::subscription_event(std::int64_t subscription_id, std::string kind,

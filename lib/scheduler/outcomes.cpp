@@ -2,6 +2,7 @@
 // state change, its journal row and its events become durable together.
 #include <algorithm>
 
+#include "calendar/calendar.hpp"
 #include "scheduler/engine_impl.hpp"
 
 namespace billingd::scheduler {
@@ -53,50 +54,51 @@ void engine::impl::transition(storage::charge_record& c, charge_state to, const 
 }
 
 void engine::impl::apply(job_result& r) {
-    // Re-read: the row is ours (no next_action_at while on the wire), but counters written by
-    // the write-ahead transaction are what the job carries.
+    // Re-read: the row is ours (no next_action_at while on the wire) unless an operator
+    // changed it meanwhile; the job carries what the write-ahead transaction committed.
     auto c = r.done.charge;
+    const auto& x = r.charge ? r.charge->journal : r.lookup->journal;
+    store.append_attempt(answer_row(r.done, x, now()));
+    if (r.customer) {
+        auto verify = r.customer->journal;
+        verify.kind = "customer";
+        store.append_attempt(answer_row(r.done, verify, now()));
+    }
     const auto current = store.find_charge(c.id);
     const bool still_ours =
         current && current->state == c.state && current->updated_at == c.updated_at;
     if (!still_ours) {
-        // Changed by someone else (an operator) while the request was on the wire: journal
-        // the answer, change nothing, and say so loudly if it reports money.
-        const auto& x = r.charge ? r.charge->journal : r.lookup->journal;
-        store.append_attempt(answer_row(r.done, x, now()));
+        // Changed by someone else while the request was on the wire: change nothing of what
+        // they decided, unless the answer says money moved — that is never only logged.
+        const gateway::payment* paid = nullptr;
+        if (r.charge && x.result == outcome::paid && r.charge->answer) paid = &*r.charge->answer;
+        if (r.lookup && r.lookup->verdict == outcome::paid && r.lookup->settled)
+            paid = &*r.lookup->settled;
         decide(c, "superseded",
-               "row changed while the request was on the wire; answer journaled only: " +
+               "row changed while the request was on the wire; answer journaled: " +
                    std::string{gateway::to_string(x.result)} +
                    (x.imp_uid.empty() ? "" : " imp_uid=" + x.imp_uid));
+        if (!paid || !current) return;
+        if (current->state == charge_state::paid && current->imp_uid == paid->imp_uid) return;
+        auto row = *current;
+        const std::string reason = "PortOne reports paid (imp_uid=" + paid->imp_uid +
+                                   " amount=" + std::to_string(paid->amount) +
+                                   ") for a charge changed while its request was on the wire "
+                                   "(it was " +
+                                   std::string{domain::to_string(row.state)} +
+                                   "); check and resolve";
+        if (row.state == charge_state::paid) {
+            decide(row, "anomaly", reason);  // a paid row stays paid; a second imp_uid is loud
+            return;
+        }
+        row.imp_uid = paid->imp_uid;
+        park(row, reason);
         return;
     }
-    if (r.not_sent) {
-        const auto& x = r.charge ? r.charge->journal : r.lookup->journal;
-        store.append_attempt(answer_row(r.done, x, now()));
-        if (r.lookup) {
-            --c.lookup_count;  // it was never asked
-            c.next_action_at = now();
-            transition(c, charge_state::unknown, x.message);
-        } else {
-            c.next_action_at = halted         ? now() + config.transient.pass_delay.count()
-                               : breaker_open ? std::max(now(), breaker_probe_at)
-                                              : now();
-            transition(c, charge_state::retry_wait, x.message);
-        }
-        return;
-    }
-    if (r.charge) {
-        store.append_attempt(answer_row(r.done, r.charge->journal, now()));
-        if (r.customer) {
-            auto verify = r.customer->journal;
-            verify.kind = "customer";
-            store.append_attempt(answer_row(r.done, verify, now()));
-        }
+    if (r.charge)
         apply_charge_answer(c, r);
-    } else if (r.lookup) {
-        store.append_attempt(answer_row(r.done, r.lookup->journal, now()));
+    else
         apply_lookup_answer(c, r);
-    }
 }
 
 void engine::impl::apply_charge_answer(storage::charge_record& c, const job_result& r) {
@@ -118,9 +120,8 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
         case outcome::transient: {
             ++summary.transient;
             ++c.transient_count;
-            const double u = std::uniform_real_distribution<double>(0.0, 1.0)(random);
-            auto delay =
-                domain::transient_delay(config.transient, static_cast<int>(c.transient_count), u);
+            auto delay = domain::transient_delay(
+                config.transient, static_cast<int>(c.transient_count), unit_random());
             if (!delay) {
                 delay = config.transient.pass_delay;
                 c.transient_count = 0;
@@ -133,10 +134,8 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
         }
         case outcome::invalid_billing_key:
             if (r.customer && r.customer->journal.result == outcome::not_found) {
-                c.next_action_at.reset();
-                c.park_reason =
-                    "invalid billing key: PortOne does not know customer_uid " + c.customer_uid;
-                park(c, *c.park_reason);
+                park(c,
+                     "invalid billing key: PortOne does not know customer_uid " + c.customer_uid);
                 if (auto s = store.find_subscription(c.subscription_id);
                     s && domain::subscription_transition_allowed(
                              s->status, domain::subscription_status::past_due))
@@ -148,15 +147,25 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
                 mark_unknown(c, "unregistered customer not confirmed by customer lookup");
             }
             return;
+        case outcome::refused:
+            // PortOne got the request and answered without a payment. It may be "already
+            // paid" under this merchant_uid: look it up now (PortOne has finished with this
+            // request); no new record there makes it a counted refusal.
+            ++summary.refused;
+            c.last_refusal = x.message.empty() ? "refused without a message" : x.message;
+            mark_unknown(c, "refused: " + *c.last_refusal, now());
+            return;
         case outcome::config_error:
-            if (x.http_status == 400) {
-                // PortOne refused this request's parameters: nothing was charged.
-                c.next_action_at.reset();
-                park(c, "PortOne rejected the request (HTTP 400): " + x.message);
+            if (x.http_status == 404 || (x.http_status >= 300 && x.http_status < 400)) {
+                // Something other than PortOne's charge endpoint answered: base_url is wrong.
+                // Whether it forwarded the charge is not known: reconcile once the halt lifts.
+                halt("charge endpoint answered " + x.message + " (check [portone] base_url)");
+                mark_unknown(c, "charge endpoint answered " + x.message, halt_probe_at);
             } else {
-                c.next_action_at = now() + config.transient.pass_delay.count();
-                transition(c, charge_state::retry_wait, "not processed: " + x.message);
+                // 401 after a token refresh, or the account's billing module: not processed.
                 halt("PortOne configuration error: " + x.message);
+                c.next_action_at = halt_probe_at;
+                transition(c, charge_state::retry_wait, "not processed: " + x.message);
             }
             return;
         case outcome::unknown:
@@ -168,79 +177,59 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
 }
 
 void engine::impl::apply_lookup_answer(storage::charge_record& c, const job_result& r) {
-    const auto& l = *r.lookup;
     ++summary.reconciled;
-    switch (l.verdict) {
-        case outcome::paid:
-            if (l.settled)
-                settle_paid(c, *l.settled);
-            else
-                mark_unknown(c, "lookup said paid without a payment");
+    const auto s = store.find_subscription(c.subscription_id);
+    const auto d = decide_after_lookup(c, s ? &*s : nullptr, *r.lookup, now(),
+                                       store.last_charge_request_at(c.id), policy, unit_random());
+    switch (d.kind) {
+        case lookup_kind::paid:
+            settle_paid(c, *d.payment);
             return;
-        case outcome::declined: {
-            // A failed record is one decline. If PortOne holds no more of them than this
-            // charge has already counted, the latest attempt never reached it: resend.
-            const auto failures =
-                std::count_if(l.payments.begin(), l.payments.end(),
-                              [](const gateway::payment& p) { return p.status == "failed"; });
-            const bool cancelled =
-                std::any_of(l.payments.begin(), l.payments.end(),
-                            [](const gateway::payment& p) { return p.status == "cancelled"; });
-            if (!cancelled && failures <= c.decline_count) {
-                c.unknown_since.reset();
-                c.next_action_at = now();
-                transition(c, charge_state::retry_wait,
-                           "reconciled: no record of the latest attempt at PortOne");
-                decide(c, "reconciled", "latest attempt never reached PortOne; will resend");
-                return;
-            }
-        }
-            for (const auto& p : l.payments) {
-                if (p.status != "cancelled") continue;
-                // Paid and then cancelled at PortOne (a refund): PortOne refuses the
-                // merchant_uid from now on, and whether to charge again is a business decision.
-                park(c, "PortOne reports this period's payment cancelled (imp_uid=" + p.imp_uid +
-                            "); decide whether to charge again");
-                return;
-            }
-            settle_declined(c, l.settled && !l.settled->fail_reason.empty()
-                                   ? l.settled->fail_reason
-                                   : "declined (found by reconciliation)");
+        case lookup_kind::declined:
+            c.last_refusal.reset();
+            settle_declined(c, d.reason);
             return;
-        case outcome::not_found:
-            // PortOne has no record: the request never reached it. Resend (same merchant_uid).
+        case lookup_kind::resend:
+            retry_now(c, "reconciled: " + d.reason);
+            return;
+        case lookup_kind::refused:
+            ++c.refusal_count;
+            c.last_refusal.reset();
             c.unknown_since.reset();
-            c.next_action_at = now();
-            transition(c, charge_state::retry_wait, "reconciled: no payment at PortOne");
-            decide(c, "reconciled", "no payment at PortOne; will resend");
+            c.next_action_at = d.at;
+            transition(c, charge_state::retry_wait, d.reason);
+            decide(c, "refused", d.reason + "; retry at " + calendar::format_utc(from_unix(d.at)));
             return;
-        case outcome::config_error:
-            c.state = charge_state::reconciling;
-            mark_unknown(c, "lookup not authorised: " + l.journal.message);
-            halt("PortOne configuration error on lookup: " + l.journal.message);
+        case lookup_kind::cancel:
+            c.last_refusal.reset();
+            cancel(c, d.reason);
             return;
-        default:
-            mark_unknown(c, l.journal.message.empty() ? "still in doubt" : l.journal.message);
+        case lookup_kind::park:
+            if (c.last_refusal) ++c.refusal_count;
+            c.last_refusal.reset();
+            park(c, d.reason);
+            return;
+        case lookup_kind::unknown:
+            mark_unknown(c, d.reason, d.at);
+            return;
+        case lookup_kind::halt:
+            mark_unknown(c, d.reason);
+            halt("PortOne configuration error on lookup: " + r.lookup->journal.message);
             return;
     }
 }
 
 void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment& p) {
-    const bool amount_ok = p.amount == c.amount;
-    const bool customer_ok = p.customer_uid.empty() || p.customer_uid == c.customer_uid;
-    const bool merchant_ok = p.merchant_uid.empty() || p.merchant_uid == c.merchant_uid;
-    const bool currency_ok = p.currency.empty() || p.currency == c.currency;
-    c.imp_uid = p.imp_uid;
     c.unknown_since.reset();
     c.next_action_at.reset();
-    if (!(amount_ok && customer_ok && merchant_ok && currency_ok)) {
-        park(c, "ANOMALY: paid answer differs from the request: asked amount=" +
-                    std::to_string(c.amount) + " " + c.currency + " customer_uid=" +
-                    c.customer_uid + ", PortOne reports amount=" + std::to_string(p.amount) + " " +
-                    p.currency + " customer_uid=" + p.customer_uid +
-                    " merchant_uid=" + p.merchant_uid + " imp_uid=" + p.imp_uid);
+    c.last_refusal.reset();
+    if (auto mismatch = paid_mismatch(c, p)) {
+        c.imp_uid = p.imp_uid;
+        park(c, "ANOMALY: paid payment differs from the request: " + *mismatch +
+                    " (imp_uid=" + p.imp_uid + ")");
         return;
     }
+    c.imp_uid = p.imp_uid;
     c.paid_at = p.paid_at > 0 ? p.paid_at : now();
     c.fail_reason.reset();
     transition(c, charge_state::paid, "imp_uid=" + p.imp_uid);
@@ -250,7 +239,7 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
     // Advance only a billable subscription still on this period (a resume may have moved it
     // on; a canceled or paused one keeps its schedule as the operator left it).
     if (auto s = store.find_subscription(c.subscription_id);
-        s && s->next_period == c.period_index && domain::is_billable(s->status))
+        s && expects_period(*s, c.period_index))
         advance_subscription(store, *s, c.period_index, true, now(), "billingd");
 }
 
@@ -288,7 +277,8 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
         set_subscription_status(*s, to, "dunning exhausted: " + reason);
 }
 
-void engine::impl::mark_unknown(storage::charge_record& c, const std::string& why) {
+void engine::impl::mark_unknown(storage::charge_record& c, const std::string& why,
+                                std::int64_t not_before) {
     ++summary.unknown;
     const auto t = now();
     if (!c.unknown_since) c.unknown_since = t;
@@ -306,9 +296,25 @@ void engine::impl::mark_unknown(storage::charge_record& c, const std::string& wh
                     std::to_string(unknown_for.count()) + "s: " + why);
         return;
     }
-    c.next_action_at = t + delay->count();
+    c.next_action_at = not_before > 0 ? std::max(not_before, t) : t + delay->count();
     transition(c, charge_state::unknown, why);
     decide(c, "unknown", why + "; lookup at " + calendar::format_utc(from_unix(*c.next_action_at)));
+}
+
+void engine::impl::retry_now(storage::charge_record& c, const std::string& why) {
+    c.unknown_since.reset();
+    c.last_refusal.reset();
+    c.next_action_at = now();
+    transition(c, charge_state::retry_wait, why);
+    decide(c, "reconciled", why + "; will resend under the same merchant_uid");
+}
+
+void engine::impl::cancel(storage::charge_record& c, const std::string& reason) {
+    ++summary.canceled;
+    c.next_action_at.reset();
+    c.fail_reason = reason;
+    transition(c, charge_state::canceled, reason, "charge.canceled");
+    decide(c, "canceled", reason);
 }
 
 void engine::impl::park(storage::charge_record& c, const std::string& reason) {
@@ -317,17 +323,6 @@ void engine::impl::park(storage::charge_record& c, const std::string& reason) {
     c.next_action_at.reset();
     transition(c, charge_state::parked, reason, "charge.parked");
     decide(c, "parked", reason);
-}
-
-void engine::impl::halt(const std::string& reason) {
-    if (!halted) {
-        halted = true;
-        halt_reason = reason;
-        summary.halted = true;
-        summary.halt_reason = reason;
-        storage::charge_record none;
-        decide(none, "halted", reason);
-    }
 }
 
 }  // namespace billingd::scheduler

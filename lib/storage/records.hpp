@@ -12,6 +12,7 @@ namespace billingd::storage {
 
 struct subscription_record {
     std::int64_t id = 0;
+    std::string uid_key;  // set by the database at insert (column DEFAULT); part of merchant_uid
     std::string customer_uid;
     std::int64_t amount = 0;
     std::string currency = "KRW";
@@ -59,6 +60,15 @@ struct charge_record {
     std::optional<std::string> park_reason;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
+    std::int64_t refusal_count = 0;
+    std::optional<std::string> last_refusal;  // PortOne's message, until a lookup decides
+};
+
+// The database's identity (table `install`): the first part of every merchant_uid.
+struct install_record {
+    std::optional<std::string> install_id;
+    std::int64_t created_at = 0;
+    std::optional<std::int64_t> live_since;  // first run on the real clock
 };
 
 struct attempt_record {

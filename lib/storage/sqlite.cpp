@@ -103,13 +103,30 @@ void connection::migrate() {
         throw error("database " + options_.path + " has schema version " + std::to_string(current) +
                     ", newer than this billingd knows (" + std::to_string(all.size()) +
                     "); upgrade billingd");
-    for (const auto& m : all) {
-        if (m.version <= current) continue;
-        write_transaction tx(*this);
-        exec(m.sql);
-        exec("PRAGMA user_version = " + std::to_string(m.version));
-        tx.commit();
+    if (current == static_cast<int>(all.size())) return;
+    // Foreign keys are off while migrations run, so a migration can rebuild a table that
+    // others reference (SQLite's documented ALTER TABLE procedure); each migration is then
+    // checked with foreign_key_check before it commits. The pragma is a no-op inside a
+    // transaction, hence here.
+    exec("PRAGMA foreign_keys = OFF");
+    try {
+        for (const auto& m : all) {
+            if (m.version <= current) continue;
+            write_transaction tx(*this);
+            exec(m.sql);
+            statement check(*this, "PRAGMA foreign_key_check");
+            if (check.step())
+                throw error("migration " + std::string{m.name} + " of " + options_.path +
+                            " leaves a broken reference in table " + check.text(0));
+            check.reset();
+            exec("PRAGMA user_version = " + std::to_string(m.version));
+            tx.commit();
+        }
+    } catch (...) {
+        exec("PRAGMA foreign_keys = ON");
+        throw;
     }
+    exec("PRAGMA foreign_keys = ON");
 }
 
 // --- statement --------------------------------------------------------------------------

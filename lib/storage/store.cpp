@@ -9,13 +9,13 @@ constexpr std::string_view subscription_columns =
     "id, customer_uid, amount, currency, order_name, interval_unit, interval_count, "
     "anchor_date, charge_time, time_zone, status, trial_end_at, cancel_at_period_end, "
     "max_periods, buyer_name, buyer_email, buyer_tel, next_period, next_due_at, "
-    "needs_attention, created_at, updated_at";
+    "needs_attention, created_at, updated_at, uid_key";
 
 constexpr std::string_view charge_columns =
     "id, subscription_id, period_index, period_start, merchant_uid, customer_uid, amount, "
     "currency, order_name, state, attempt_count, decline_count, transient_count, lookup_count, "
     "first_declined_at, unknown_since, next_action_at, imp_uid, paid_at, fail_reason, "
-    "park_reason, created_at, updated_at";
+    "park_reason, created_at, updated_at, refusal_count, last_refusal";
 
 constexpr std::string_view attempt_columns =
     "id, at, charge_id, request_id, kind, phase, merchant_uid, attempt_number, amount, "
@@ -61,6 +61,7 @@ subscription_record read_subscription(const statement& st) {
     s.needs_attention = st.optional_text(19);
     s.created_at = st.int64(20);
     s.updated_at = st.int64(21);
+    s.uid_key = st.text(22);
     return s;
 }
 
@@ -89,6 +90,8 @@ charge_record read_charge(const statement& st) {
     c.park_reason = st.optional_text(20);
     c.created_at = st.int64(21);
     c.updated_at = st.int64(22);
+    c.refusal_count = st.int64(23);
+    c.last_refusal = st.optional_text(24);
     return c;
 }
 
@@ -162,7 +165,8 @@ struct store::statements {
                               "AND needs_attention IS NULL AND " +
                                   std::string{billable} +
                                   " AND id > ?1 AND NOT EXISTS (SELECT 1 FROM charges c WHERE "
-                                  "c.subscription_id = s.id AND c.period_index = s.next_period) "
+                                  "c.subscription_id = s.id AND c.period_index = s.next_period "
+                                  "AND c.state NOT IN ('paid', 'skipped', 'canceled')) "
                                   "ORDER BY id LIMIT ?2")),
           list_subscriptions(db, select_from(subscription_columns,
                                              "FROM subscriptions WHERE ?1 IS NULL OR status = ?1 "
@@ -210,7 +214,8 @@ struct store::statements {
                         "UPDATE charges SET state = ?2, attempt_count = ?3, decline_count = ?4, "
                         "transient_count = ?5, lookup_count = ?6, first_declined_at = ?7, "
                         "unknown_since = ?8, next_action_at = ?9, imp_uid = ?10, paid_at = ?11, "
-                        "fail_reason = ?12, park_reason = ?13, updated_at = ?14 WHERE id = ?1"),
+                        "fail_reason = ?12, park_reason = ?13, updated_at = ?14, "
+                        "refusal_count = ?15, last_refusal = ?16 WHERE id = ?1"),
           earliest_subscription(db,
                                 "SELECT min(next_due_at) FROM subscriptions WHERE next_due_at "
                                 "IS NOT NULL AND needs_attention IS NULL AND " +
@@ -231,7 +236,22 @@ struct store::statements {
               db, select_from(attempt_columns, "FROM attempts WHERE charge_id = ?1 ORDER BY id")),
           events_of_subscription(db, select_from(event_columns,
                                                  "FROM events WHERE subscription_id = ?1 "
-                                                 "ORDER BY id")) {}
+                                                 "ORDER BY id")),
+          last_charge_request_at(db,
+                                 "SELECT max(at) FROM attempts WHERE charge_id = ?1 AND "
+                                 "kind = 'charge' AND phase = 'request'"),
+          charge_requests_since(db,
+                                "SELECT count(*) FROM attempts WHERE kind = 'charge' AND "
+                                "phase = 'request' AND at > ?1"),
+          charge_request_time(db,
+                              "SELECT at FROM attempts WHERE kind = 'charge' AND "
+                              "phase = 'request' AND at > ?1 ORDER BY at LIMIT 1 OFFSET ?2"),
+          read_install(db, "SELECT install_id, created_at, live_since FROM install"),
+          set_install_id(db, "UPDATE install SET install_id = ?1 WHERE install_id IS NULL"),
+          set_random_install_id(db,
+                                "UPDATE install SET install_id = lower(hex(randomblob(4))) "
+                                "WHERE install_id IS NULL"),
+          mark_live(db, "UPDATE install SET live_since = ?1 WHERE live_since IS NULL") {}
 
     statement insert_subscription;
     statement find_subscription;
@@ -258,6 +278,13 @@ struct store::statements {
     statement append_event;
     statement attempts_of_charge;
     statement events_of_subscription;
+    statement last_charge_request_at;
+    statement charge_requests_since;
+    statement charge_request_time;
+    statement read_install;
+    statement set_install_id;
+    statement set_random_install_id;
+    statement mark_live;
 };
 
 store::store(open_options options)
@@ -348,7 +375,7 @@ bool store::has_open_charge(std::int64_t subscription_id) {
     return open;
 }
 
-charge_record store::materialise_charge(const charge_record& c) {
+std::pair<charge_record, bool> store::materialise_charge(const charge_record& c) {
     auto& ins = st_->insert_charge;
     ins.bind(1, c.subscription_id)
         .bind(2, c.period_index)
@@ -363,10 +390,20 @@ charge_record store::materialise_charge(const charge_record& c) {
         .bind(11, c.park_reason)
         .bind(12, c.created_at);
     ins.run();
+    const bool inserted = db_.changes() == 1;
     auto& find = st_->find_charge_by_period;
     find.bind(1, c.subscription_id).bind(2, c.period_index);
     auto rows = collect<charge_record>(find, read_charge);
     assert(rows.size() == 1);
+    return {rows.front(), inserted};
+}
+
+std::optional<charge_record> store::find_charge_by_period(std::int64_t subscription_id,
+                                                          std::int64_t period_index) {
+    auto& st = st_->find_charge_by_period;
+    st.bind(1, subscription_id).bind(2, period_index);
+    auto rows = collect<charge_record>(st, read_charge);
+    if (rows.empty()) return std::nullopt;
     return rows.front();
 }
 
@@ -425,7 +462,9 @@ void store::update_charge(const charge_record& c) {
         .bind(11, c.paid_at)
         .bind(12, c.fail_reason)
         .bind(13, c.park_reason)
-        .bind(14, c.updated_at);
+        .bind(14, c.updated_at)
+        .bind(15, c.refusal_count)
+        .bind(16, c.last_refusal);
     st.run();
 }
 
@@ -486,6 +525,73 @@ std::vector<event_record> store::events_of_subscription(std::int64_t subscriptio
     auto& st = st_->events_of_subscription;
     st.bind(1, subscription_id);
     return collect<event_record>(st, read_event);
+}
+
+std::optional<std::int64_t> store::last_charge_request_at(std::int64_t charge_id) {
+    auto& st = st_->last_charge_request_at;
+    st.bind(1, charge_id);
+    st.step();
+    auto at = st.optional_int64(0);
+    st.reset();
+    return at;
+}
+
+std::int64_t store::charge_requests_since(std::int64_t since) {
+    auto& st = st_->charge_requests_since;
+    st.bind(1, since);
+    st.step();
+    const auto n = st.int64(0);
+    st.reset();
+    return n;
+}
+
+std::optional<std::int64_t> store::charge_request_time(std::int64_t since, std::int64_t rank) {
+    auto& st = st_->charge_request_time;
+    st.bind(1, since).bind(2, rank);
+    std::optional<std::int64_t> at;
+    if (st.step()) at = st.int64(0);
+    st.reset();
+    return at;
+}
+
+install_record store::install() {
+    auto& st = st_->read_install;
+    install_record r;
+    if (st.step()) {
+        r.install_id = st.optional_text(0);
+        r.created_at = st.int64(1);
+        r.live_since = st.optional_int64(2);
+    }
+    st.reset();
+    return r;
+}
+
+std::string store::claim_install_id(std::string_view configured_prefix) {
+    auto current = install();
+    if (!current.install_id) {
+        auto tx = begin();
+        if (configured_prefix.empty())
+            st_->set_random_install_id.run();
+        else
+            st_->set_install_id.bind(1, configured_prefix).run();
+        tx.commit();
+        current = install();
+    }
+    if (!current.install_id) throw error("database " + db_.path() + " has no install row");
+    if (!configured_prefix.empty() && *current.install_id != configured_prefix)
+        throw install_mismatch("database " + db_.path() + " belongs to install id '" +
+                               *current.install_id +
+                               "', but the configuration names "
+                               "merchant_uid_prefix '" +
+                               std::string{configured_prefix} +
+                               "'; every merchant_uid of this database starts with its install "
+                               "id: remove merchant_uid_prefix or set it to '" +
+                               *current.install_id + "'");
+    return *current.install_id;
+}
+
+void store::mark_live(std::int64_t now) {
+    st_->mark_live.bind(1, now).run();
 }
 
 }  // namespace billingd::storage

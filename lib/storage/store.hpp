@@ -10,12 +10,20 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "storage/records.hpp"
 #include "storage/sqlite.hpp"
 
 namespace billingd::storage {
+
+// The configuration names a merchant_uid prefix other than the database's install id.
+class install_mismatch : public error {
+  public:
+    using error::error;
+};
 
 class store {
   public:
@@ -47,9 +55,12 @@ class store {
     bool has_open_charge(std::int64_t subscription_id);
 
     // --- charges ---
-    // Inserts the period's charge unless one exists; returns the (new or existing) row.
-    charge_record materialise_charge(const charge_record& c);
+    // Inserts the period's charge unless one exists; returns the (new or existing) row and
+    // whether this call inserted it.
+    std::pair<charge_record, bool> materialise_charge(const charge_record& c);
     std::optional<charge_record> find_charge(std::int64_t id);
+    std::optional<charge_record> find_charge_by_period(std::int64_t subscription_id,
+                                                       std::int64_t period_index);
     std::optional<charge_record> find_charge_by_merchant_uid(const std::string& merchant_uid);
     // Rows whose next_action_at <= now, earliest first.
     std::vector<charge_record> due_charges(std::int64_t now, int limit);
@@ -60,6 +71,12 @@ class store {
     std::vector<charge_record> charges_of_subscription(std::int64_t subscription_id);
     // Writes every mutable column of `c` (state, counters, times, results).
     void update_charge(const charge_record& c);
+    // When the latest charge request for this charge was written ahead (journal), if ever.
+    std::optional<std::int64_t> last_charge_request_at(std::int64_t charge_id);
+    // Charge requests written ahead after `since` (the hourly guardrail reads the journal).
+    std::int64_t charge_requests_since(std::int64_t since);
+    // The time of the charge request at 0-based `rank` among those after `since`, oldest first.
+    std::optional<std::int64_t> charge_request_time(std::int64_t since, std::int64_t rank);
 
     // Earliest next_due_at / next_action_at of anything billable, for the event loop's sleep.
     std::optional<std::int64_t> earliest_wakeup();
@@ -69,6 +86,15 @@ class store {
     std::int64_t append_event(const event_record& e);
     std::vector<attempt_record> attempts_of_charge(std::int64_t charge_id);
     std::vector<event_record> events_of_subscription(std::int64_t subscription_id);
+
+    // --- install identity ---
+    install_record install();
+    // The install id, set on first use to `configured_prefix` or, when that is empty, to a
+    // random one. Throws install_mismatch when the database already has a different id and
+    // a prefix is configured (a configuration for another database).
+    std::string claim_install_id(std::string_view configured_prefix);
+    // Records that billingd ran on the real clock (first time only).
+    void mark_live(std::int64_t now);
 
   private:
     struct statements;

@@ -21,6 +21,7 @@ def invalid_values_exit_65_and_change_nothing(ctl):
         "bad unit": ["--amount", "100", "--every", "fortnight"],
         "count 0": ["--amount", "100", "--count", "0"],
         "lowercase currency": ["--amount", "100", "--currency", "krw"],
+        "a currency other than KRW (amounts are not converted)": ["--amount", "100", "--currency", "USD"],
         "trial 0 days": ["--amount", "100", "--trial-days", "0"],
         "max periods 0": ["--amount", "100", "--max-periods", "0"],
     }
@@ -47,13 +48,13 @@ def add_schedules_period_zero(ctl):
     check(len(ev) == 1 and ev[0]["kind"] == "subscription.created" and
           ev[0]["actor"] == "billingctl", f"creation event by billingctl: {ev}")
     # A Korean order name of exactly 40 characters is valid (characters, not bytes).
-    sid2 = ctl.add("--every", "week", "--count", "2", "--currency", "USD", "--max-periods", "3",
+    sid2 = ctl.add("--every", "week", "--count", "2", "--currency", "KRW", "--max-periods", "3",
                    name="가" * 40, amount=1250)
     s2 = ctl.json("subscription", "show", sid2)
     if s2:
         sub = s2["subscription"]
         check(sub["order_name"] == "가" * 40 and sub["interval_unit"] == "week" and
-              sub["interval_count"] == 2 and sub["max_periods"] == 3 and sub["currency"] == "USD",
+              sub["interval_count"] == 2 and sub["max_periods"] == 3 and sub["currency"] == "KRW",
               f"show --json returns the row: {sub}")
         zone = zoneinfo.ZoneInfo("Asia/Seoul")
         today = datetime.datetime.now(zone).date().isoformat()

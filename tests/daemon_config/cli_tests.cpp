@@ -73,7 +73,10 @@ TEST_CASE("billingd --once exits 0 on an empty database and 1 when a charge is p
         "anchor_date, needs_attention) VALUES ('c1', 100, 'Plan', 'month', '2024-01-01', "
         "'test: fixed by hand')\"";
     REQUIRE(std::system(park.c_str()) == 0);
-    CHECK(run("--once --config " + cfg + " --as-of 2024-01-01", with_secrets) == 1);
+    // The database ran on the real clock above: a test clock is refused unless confirmed.
+    CHECK(run("--once --config " + cfg + " --as-of 2024-01-01", with_secrets) == 64);
+    CHECK(run("--once --config " + cfg + " --as-of 2024-01-01 --i-know-this-is-a-test-db",
+              with_secrets) == 1);
 }
 
 TEST_CASE("a second billingd on the same database refuses to start") {

@@ -12,30 +12,42 @@ using std::chrono::days;
 using std::chrono::seconds;
 
 TEST_CASE("merchant_uid is the same for every retry of a period and distinct across periods") {
-    CHECK(make_merchant_uid("acme", 12, 3) == std::optional<std::string>{"acme-s12-p3"});
-    CHECK(make_merchant_uid("", 12, 3) == std::optional<std::string>{"s12-p3"});
-    CHECK(make_merchant_uid("acme", 12, 3) == make_merchant_uid("acme", 12, 3));
+    CHECK(make_merchant_uid("acme", "0123456789abcdef", 3) ==
+          std::optional<std::string>{"acme-0123456789abcdef-p3"});
+    CHECK(make_merchant_uid("acme", "0123456789abcdef", 3) ==
+          make_merchant_uid("acme", "0123456789abcdef", 3));
 
-    // s1-p23 and s12-p3 must not collide: the fields are delimited.
+    // Keys of different lengths and periods never collide: the fields are delimited.
     std::set<std::string> seen;
-    for (std::int64_t sub = 0; sub < 150; ++sub)
+    for (const char* key : {"aaaaaaaa", "aaaaaaaa1", "aaaaaaaa12", "baaaaaaa"})
         for (std::int64_t period = 0; period < 150; ++period) {
-            auto uid = make_merchant_uid("bd_1", sub, period);
+            auto uid = make_merchant_uid("bd_1", key, period);
             REQUIRE(uid);
             CHECK(is_valid_merchant_uid(*uid));
             CHECK(seen.insert(*uid).second);
         }
 }
 
+TEST_CASE("two databases on one PortOne account never mint the same merchant_uid") {
+    // Same subscription id and period, different install ids or keys: different uids.
+    CHECK(make_merchant_uid("a1b2c3d4", "0000000000000001", 0) !=
+          make_merchant_uid("e5f6a7b8", "0000000000000001", 0));
+    CHECK(make_merchant_uid("prod", "0000000000000001", 0) !=
+          make_merchant_uid("prod", "0000000000000002", 0));
+}
+
 TEST_CASE("merchant_uid never exceeds 40 characters of [A-Za-z0-9_-]") {
-    const std::int64_t huge = 999'999'999'999;  // 12 digits
-    auto longest = make_merchant_uid("abcdefghijkl", huge, 999'999'999);
+    auto longest = make_merchant_uid("abcdefghijkl", "0123456789abcdef", max_period_index);
     REQUIRE(longest);
     CHECK(longest->size() <= 40);
-    CHECK_FALSE(make_merchant_uid("abcdefghijkl", INT64_MAX, INT64_MAX));
-    CHECK_FALSE(make_merchant_uid("a b", 1, 1));
-    CHECK_FALSE(make_merchant_uid("abcdefghijklm", 1, 1));  // 13-char prefix
-    CHECK_FALSE(make_merchant_uid("x", -1, 0));
+    CHECK_FALSE(make_merchant_uid("abcdefghijkl", "0123456789abcdef", max_period_index + 1));
+    CHECK_FALSE(make_merchant_uid("a b", "0123456789abcdef", 1));
+    CHECK_FALSE(make_merchant_uid("abcdefghijklm", "0123456789abcdef", 1));  // 13-char id
+    CHECK_FALSE(make_merchant_uid("", "0123456789abcdef", 1));
+    CHECK_FALSE(make_merchant_uid("x", "0123456789abcdef", -1));
+    CHECK_FALSE(make_merchant_uid("x", "short", 1));
+    CHECK_FALSE(make_merchant_uid("x", "0123456789ABCDEF", 1));
+    CHECK_FALSE(make_merchant_uid("x", "0123456789abcdef0", 1));
     CHECK(check_merchant_uid_prefix("shop:1"));
     CHECK_FALSE(check_merchant_uid_prefix("shop_1-a"));
     CHECK_FALSE(is_valid_merchant_uid(""));

@@ -161,7 +161,12 @@ level = "warn"
             return cur.lastrowid
 
     def uid(self, subscription_id, period):
-        return f"{self.prefix}-s{subscription_id}-p{period}"
+        """The period's merchant_uid: the database's install id and the subscription's key."""
+        with self.db() as c:
+            install = c.execute("SELECT install_id FROM install").fetchone()[0]
+            key = c.execute("SELECT uid_key FROM subscriptions WHERE id = ?",
+                            (subscription_id,)).fetchone()[0]
+        return f"{install}-{key}-p{period}"
 
     def charges(self):
         with self.db() as c:

@@ -330,7 +330,8 @@ with Sim("--seed", "9", "--prefix", "pay-=pay", "--fault", "charge:latency_ms=20
     # The restart settles everything; nothing is charged twice. An hour ahead, so that rows
     # put back to retry_wait by the shutdown are due whatever their backoff.
     later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
-    r = ws.once(as_of=later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    r = ws.billingd("--once", "--i-know-this-is-a-test-db",
+                    as_of=later.strftime("%Y-%m-%dT%H:%M:%SZ"))
     check(r.returncode == 0, f"--once after the SIGTERM: exit {r.returncode}: {r.stderr[-500:]}")
     paid = check_ledger_agrees(ws, sim)
     check(all(ws.uid(s, 0) in paid for s in subs), f"all 20 paid at PortOne ({len(paid)})")

@@ -217,10 +217,10 @@ TEST_CASE("HTTP 429 is transient") {
     CHECK(s.find_all("429-1").verdict == outcome::not_found);
 }
 
-TEST_CASE("a PG communication failure is unknown") {
+TEST_CASE("a PG communication failure is a refusal to reconcile") {
     session s({"--fault", "charge:pg_failure:1.0:1"});
     const auto r = s.charge("pay_h", "pg-1");
-    CHECK(r.journal.result == outcome::unknown);
+    CHECK(r.journal.result == outcome::refused);
     CHECK(r.journal.code.value_or(0) != 0);
     CHECK(s.find_all("pg-1").verdict == outcome::not_found);
 }
@@ -243,11 +243,11 @@ TEST_CASE("an oversized answer is cut off and unknown") {
     CHECK(s.find_all("big-1").verdict == outcome::paid);
 }
 
-TEST_CASE("charging a paid merchant_uid again is unknown, and findAll says paid") {
+TEST_CASE("charging a paid merchant_uid again is refused, and findAll says paid") {
     session s;
     REQUIRE(s.charge("pay_k", "dup-1").journal.result == outcome::paid);
     const auto again = s.charge("pay_k", "dup-1");
-    CHECK(again.journal.result == outcome::unknown);
+    CHECK(again.journal.result == outcome::refused);
     CHECK(again.journal.message.find("이미") != std::string::npos);
     const auto lookup = s.find_all("dup-1");
     CHECK(lookup.verdict == outcome::paid);

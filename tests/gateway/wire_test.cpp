@@ -80,13 +80,13 @@ TEST_CASE("every row of the PortOne V1 charge outcome table classifies as docume
          outcome::unknown, false, true},
         {"PG communication failed",
          answered(200, envelope_json(-1, R"("PG사 통신 중 오류가 발생했습니다")", "null")),
-         outcome::unknown},
+         outcome::refused},
         {"merchant_uid already paid or cancelled",
          answered(200, envelope_json(1,
                                      R"x("이미 주문이 이루어진 건입니다. (동일한 merchant_uid로 )x"
                                      R"x(결제 또는 취소된 기록이 있습니다)")x",
                                      "null")),
-         outcome::unknown},
+         outcome::refused},
         {"unregistered customer_uid, code 1",
          answered(200, envelope_json(1, R"("등록되지 않은 구매자입니다.")", "null")),
          outcome::invalid_billing_key, true},
@@ -95,13 +95,13 @@ TEST_CASE("every row of the PortOne V1 charge outcome table classifies as docume
          outcome::invalid_billing_key, true},
         {"unregistered text with an unexpected code is not trusted",
          answered(200, envelope_json(7, R"("등록되지 않은 구매자입니다.")", "null")),
-         outcome::unknown},
+         outcome::refused},
         {"unregistered text next to a payment is not trusted",
          answered(200, envelope_json(1, R"("등록되지 않은 구매자입니다.")", paid)),
-         outcome::unknown},
+         outcome::refused},
         {"missing/invalid parameter",
          answered(400, envelope_json(-1, R"("merchant_uid is required")", "null")),
-         outcome::config_error},
+         outcome::refused},
         {"billing module not configured",
          answered(200,
                   envelope_json(1, R"("비인증결제모듈 사용정보를 찾을 수 없습니다.")", "null")),
@@ -129,7 +129,11 @@ TEST_CASE("every row of the PortOne V1 charge outcome table classifies as docume
                                      R"({"status":"paid","amount":9900.5,"imp_uid":"imp_1"})")),
          outcome::unknown},
         {"HTTP 429", answered(429, ""), outcome::transient},
-        {"HTTP 404 on the charge endpoint", answered(404, "not here"), outcome::unknown},
+        {"HTTP 404 on the charge endpoint (base_url points elsewhere)", answered(404, "not here"),
+         outcome::config_error},
+        {"HTTP 301 on the charge endpoint", answered(301, ""), outcome::config_error},
+        {"HTTP 308 on the charge endpoint", answered(308, ""), outcome::config_error},
+        {"HTTP 403", answered(403, ""), outcome::unknown},
     };
     const auto request = sample_request();
     for (const auto& row : rows) {
@@ -404,8 +408,9 @@ TEST_CASE("getToken answers: a token, wrong credentials, or try later") {
          answered(200, envelope_json(0, "null", R"({"now":1732700000,"expired_at":1732701800})")),
          outcome::transient},
         {"already expired",
-         answered(200, envelope_json(0, "null",
-                                     R"({"access_token":"abc123","now":1732700000,"expired_at":1})")),
+         answered(200,
+                  envelope_json(0, "null",
+                                R"({"access_token":"abc123","now":1732700000,"expired_at":1})")),
          outcome::transient},
         {"not sent", broken(false, "refused"), outcome::transient},
         {"timeout", broken(true, "timeout"), outcome::transient},
@@ -467,4 +472,5 @@ TEST_CASE("every outcome has a name") {
     CHECK(gw::to_string(outcome::invalid_billing_key) == "invalid_billing_key");
     CHECK(gw::to_string(outcome::paid) == "paid");
     CHECK(gw::to_string(outcome::not_found) == "not_found");
+    CHECK(gw::to_string(outcome::refused) == "refused");
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "domain/merchant_uid.hpp"
 #include "fake_gateway.hpp"
 #include "scheduler/engine.hpp"
 
@@ -85,6 +86,13 @@ struct harness {
         return f.get();
     }
 
+    // The merchant_uid of a period: the database's install id and the subscription's key.
+    std::string uid(std::int64_t sub, std::int64_t period) {
+        const auto s = store->find_subscription(sub);
+        REQUIRE(s);
+        return *domain::make_merchant_uid(eng().install_id(), s->uid_key, period);
+    }
+
     charge_state state(std::int64_t sub, std::int64_t period) {
         for (const auto& c : store->charges_of_subscription(sub))
             if (c.period_index == period) return c.state;
@@ -116,7 +124,7 @@ TEST_CASE("a due subscription is charged once and advanced from its anchor witho
     CHECK(s.sent == 0);
     s = h.run_at("2024-01-31T01:00:00Z");
     CHECK(s.paid == 1);
-    CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
+    CHECK(h.gw.paid_count(h.uid(sub, 0)) == 1);
     auto row = h.store->find_subscription(sub);
     CHECK(row->next_period == 1);
     CHECK(row->next_due_at ==
@@ -154,7 +162,7 @@ TEST_CASE("a lost answer is reconciled before anything is resent, and never char
     h.config.settle_unknown_immediately = false;
     const auto sub = h.add("lost", "2024-01-01");
     h.gw.behaviour["lost"] = "unknown_after_commit";
-    const std::string uid = "s" + std::to_string(sub) + "-p0";
+    const std::string uid = h.uid(sub, 0);
 
     auto s = h.run_at("2024-01-01T01:00:00Z");
     CHECK(s.unknown == 1);
@@ -174,8 +182,9 @@ TEST_CASE(
     "merchant_uid") {
     harness h;
     const auto sub = h.add("cust", "2024-01-01");
-    const std::string uid = "s" + std::to_string(sub) + "-p0";
-    // Simulate a crash after the write-ahead commit: the row says `sending`, nothing was sent.
+    const std::string uid = h.uid(sub, 0);
+    // Simulate a crash after the write-ahead commit: the row says `sending` and its request
+    // row is journaled at 01:00:00; nothing reached PortOne.
     h.run_at("2023-12-31T00:00:00Z");  // schedules only
     {
         auto tx = h.store->begin();
@@ -189,19 +198,32 @@ TEST_CASE(
         c.order_name = "plan";
         c.state = charge_state::sending;
         c.created_at = c.updated_at = 1;
-        h.store->materialise_charge(c);
+        const auto [row, inserted] = h.store->materialise_charge(c);
+        storage::attempt_record a;
+        a.at = utc("2024-01-01T01:00:00Z").time_since_epoch().count();
+        a.charge_id = row.id;
+        a.kind = "charge";
+        a.phase = "request";
+        h.store->append_attempt(a);
         h.store->set_schedule(sub, 0, std::nullopt, 1);
         tx.commit();
     }
-    h.clock.set(utc("2024-01-01T01:00:00Z"));
+    h.clock.set(utc("2024-01-01T01:00:05Z"));
     CHECK(h.eng().recover() == 1);
     CHECK(h.state(sub, 0) == charge_state::unknown);
-    h.run_at("2024-01-01T01:00:05Z");  // the PG gets a moment before "no record" is trusted
-    CHECK(h.gw.calls.empty());
-    h.run_at("2024-01-01T01:00:10Z");
-    REQUIRE(h.gw.calls.size() == 2);
-    CHECK(h.gw.calls[0] == "lookup:" + uid);  // looked up first
-    CHECK(h.gw.calls[1] == "charge:" + uid);  // then resent with the same merchant_uid
+    // Looked up at once, but "no record" is not trusted while the request may still be at
+    // PortOne or the PG (write-ahead time + connect + charge timeout + margin = 95 s).
+    h.run_at("2024-01-01T01:00:05Z");
+    CHECK(h.gw.calls == std::vector<std::string>{"lookup:" + uid});
+    CHECK(h.state(sub, 0) == charge_state::unknown);
+    CHECK(h.store->charges_of_subscription(sub).front().next_action_at ==
+          utc("2024-01-01T01:01:35Z").time_since_epoch().count());
+    h.run_at("2024-01-01T01:01:34Z");
+    CHECK(h.gw.calls.size() == 1);
+    h.run_at("2024-01-01T01:01:35Z");
+    REQUIRE(h.gw.calls.size() == 3);
+    CHECK(h.gw.calls[1] == "lookup:" + uid);  // looked up again past the floor
+    CHECK(h.gw.calls[2] == "charge:" + uid);  // then resent with the same merchant_uid
     CHECK(h.state(sub, 0) == charge_state::paid);
     CHECK(h.gw.paid_count(uid) == 1);
 }
@@ -270,8 +292,7 @@ TEST_CASE("an unregistered billing key is verified, parked and makes the subscri
     CHECK(h.gw.calls.back() == "customer:gone");
     CHECK(h.store->find_subscription(sub)->status == subscription_status::past_due);
     h.run_at("2024-01-09T01:00:00Z");
-    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(),
-                     "charge:s" + std::to_string(sub) + "-p0") == 1);
+    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + h.uid(sub, 0)) == 1);
 }
 
 TEST_CASE("a paid answer with a different amount is parked as an anomaly") {
@@ -294,7 +315,7 @@ TEST_CASE("a transient failure before sending is retried with backoff") {
     h.gw.behaviour["net"] = "pay";
     h.run_at("2024-01-01T02:00:00Z");
     CHECK(h.state(sub, 0) == charge_state::paid);
-    CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
+    CHECK(h.gw.paid_count(h.uid(sub, 0)) == 1);
 }
 
 TEST_CASE(
@@ -309,7 +330,7 @@ TEST_CASE(
     CHECK(h.state(sub, 3) == charge_state::paid);
     CHECK(h.state(sub, 4) == charge_state::paid);
     CHECK(h.gw.ledger.size() == 2);
-    CHECK(h.gw.ledger[0].merchant_uid == "s" + std::to_string(sub) + "-p3");
+    CHECK(h.gw.ledger[0].merchant_uid == h.uid(sub, 3));
     std::size_t skipped_events = 0;
     for (const auto& e : h.store->events_of_subscription(sub))
         if (e.kind == "charge.skipped") ++skipped_events;
@@ -416,10 +437,10 @@ TEST_CASE("the circuit breaker stops new charges while PortOne fails and resumes
     h.gw.down = false;
     h.run_at("2024-01-01T01:00:31Z");  // a probe succeeds, sending resumes
     CHECK_FALSE(h.eng().breaker().open);
-    h.run_at("2024-01-01T01:01:31Z");
+    h.run_at("2024-01-01T01:02:31Z");  // the 503s are resent once past the trust floor
     for (auto sub : subs) {
         CHECK(h.state(sub, 0) == charge_state::paid);
-        CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
+        CHECK(h.gw.paid_count(h.uid(sub, 0)) == 1);
     }
 }
 
@@ -498,7 +519,6 @@ TEST_CASE("a charge time inside a DST gap is charged at the shifted instant") {
     storage::subscription_record r;
     r.customer_uid = "ny";
     r.amount = 1500;
-    r.currency = "USD";
     r.order_name = "plan";
     r.interval_unit = "day";
     r.anchor_date = "2024-03-09";
@@ -519,7 +539,7 @@ TEST_CASE("a period whose payment was cancelled at PortOne is parked, not dunned
     h.config.settle_unknown_immediately = false;
     const auto sub = h.add("lost", "2024-01-01");
     h.gw.behaviour["lost"] = "unknown_after_commit";
-    const std::string uid = "s" + std::to_string(sub) + "-p0";
+    const std::string uid = h.uid(sub, 0);
     h.run_at("2024-01-01T01:00:00Z");  // paid at PortOne, answer lost
     REQUIRE(h.gw.ledger.size() == 1);
     h.gw.ledger[0].status = "cancelled";  // the merchant refunded it before the lookup
@@ -530,7 +550,7 @@ TEST_CASE("a period whose payment was cancelled at PortOne is parked, not dunned
     CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + uid) == 1);
 }
 
-TEST_CASE("after stop(), committed charges that have not left are not sent") {
+TEST_CASE("after stop(), nothing new is written ahead and the request on the wire finishes") {
     harness h;
     h.config.max_in_flight = 1;
     for (int i = 0; i < 6; ++i) h.add("c" + std::to_string(i), "2024-01-01");
@@ -540,7 +560,25 @@ TEST_CASE("after stop(), committed charges that have not left are not sent") {
     std::map<charge_state, int> states;
     for (std::int64_t sub = 1; sub <= 6; ++sub) ++states[h.state(sub, 0)];
     CHECK(states[charge_state::paid] == 1);
-    CHECK(states[charge_state::retry_wait] == 5);
+    CHECK(states[charge_state::scheduled] == 5);  // never written ahead, still due
+    CHECK(count_rows(h.db_path(), "SELECT count(*) FROM attempts WHERE phase = 'request'") == 1);
+}
+
+TEST_CASE("only what goes on the wire is written ahead: a crash leaves at most max_in_flight") {
+    harness h;
+    h.config.max_in_flight = 3;
+    h.config.batch_size = 256;
+    for (int i = 0; i < 40; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    std::int64_t most_sending = 0;
+    h.gw.on_charge = [&](const gateway::charge_request&) {
+        most_sending = std::max(
+            most_sending,
+            count_rows(h.db_path(), "SELECT count(*) FROM charges WHERE state = 'sending'"));
+    };
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(most_sending >= 1);
+    CHECK(most_sending <= 3);
+    CHECK(h.gw.ledger.size() == 40);
 }
 
 TEST_CASE("if the write-ahead commit fails, nothing of that batch is sent") {
@@ -567,7 +605,7 @@ TEST_CASE("if an outcome commit fails, sending stops and the rows are reconciled
     h.run_at("2024-01-01T01:00:20Z");
     for (std::int64_t sub = 1; sub <= 10; ++sub) {
         CHECK(h.state(sub, 0) == charge_state::paid);
-        CHECK(h.gw.paid_count("s" + std::to_string(sub) + "-p0") == 1);
+        CHECK(h.gw.paid_count(h.uid(sub, 0)) == 1);
     }
     CHECK(h.gw.ledger.size() == 10);
 }
@@ -590,7 +628,9 @@ TEST_CASE("a lookup that finds only earlier declines means the latest attempt ne
         f.get();
     }
     h.gw.down = false;
-    h.run_at("2024-01-02T01:00:01Z");  // lookup sees only the first decline -> resend, paid
+    h.run_at("2024-01-02T01:00:01Z");  // only the first decline, but the 503 may be in progress
+    CHECK(h.state(sub, 0) == charge_state::unknown);
+    h.run_at("2024-01-02T01:02:00Z");  // past the trust floor: resend, paid
     const auto c = h.store->charges_of_subscription(sub).front();
     CHECK(c.state == charge_state::paid);
     CHECK(c.decline_count == 1);
@@ -643,7 +683,20 @@ TEST_CASE("a configuration error halts charging and the loop sleeps instead of s
     CHECK(s.halted);
     CHECK(h.eng().halted());
     CHECK(h.gw.calls.size() == 1);  // nothing more is sent once halted
-    CHECK_FALSE(h.eng().next_wakeup().has_value());
-    for (std::int64_t sub = 1; sub <= 2; ++sub)
-        CHECK(h.state(sub, 0) == charge_state::retry_wait);  // not charged, kept for later
+    CHECK(h.eng().next_wakeup() == utc("2024-01-01T01:05:00Z"));  // the probe, not a spin
+    CHECK(h.state(1, 0) == charge_state::retry_wait);             // not processed, kept for later
+    CHECK(h.state(2, 0) == charge_state::scheduled);              // never written ahead
+
+    // Still refused at the probe: renewed, and again only one request went out.
+    h.run_at("2024-01-01T01:05:00Z");
+    CHECK(h.gw.calls.size() == 2);
+    CHECK(h.eng().halted());
+    CHECK(h.eng().next_wakeup() == utc("2024-01-01T01:10:00Z"));
+
+    // The operator fixed the credentials: the next probe lifts the halt without a restart.
+    h.gw.behaviour.clear();
+    h.run_at("2024-01-01T01:10:00Z");
+    CHECK_FALSE(h.eng().halted());
+    CHECK(h.state(1, 0) == charge_state::paid);
+    CHECK(h.state(2, 0) == charge_state::paid);
 }

@@ -162,8 +162,10 @@ TEST_CASE("a period has at most one charge row and a paid charge stays paid") {
     temp_db t;
     store s(t.options());
     const auto sub = s.insert_subscription(sample_subscription());
-    auto first = s.materialise_charge(sample_charge(sub, 0));
-    auto again = s.materialise_charge(sample_charge(sub, 0));
+    auto [first, inserted] = s.materialise_charge(sample_charge(sub, 0));
+    auto [again, inserted_again] = s.materialise_charge(sample_charge(sub, 0));
+    CHECK(inserted);
+    CHECK_FALSE(inserted_again);  // even within the same second: no second "created" event
     CHECK(first.id == again.id);
     CHECK(s.charges_of_subscription(sub).size() == 1);
 
@@ -237,4 +239,100 @@ TEST_CASE("due subscriptions stream in batches in due order") {
     CHECK(seen == 25);
     CHECK_FALSE(s.earliest_wakeup());  // paused rows never wake the daemon
     CHECK(s.unscheduled_subscriptions(0, 100).size() == 25);
+}
+
+TEST_CASE("a new database gets a random install id; a configured prefix names it once") {
+    temp_db a, b;
+    std::string id_a, id_b;
+    {
+        store s(a.options());
+        CHECK_FALSE(s.install().install_id);
+        id_a = s.claim_install_id("");
+        CHECK(id_a.size() == 8);
+        CHECK(s.claim_install_id("") == id_a);  // stable
+        CHECK_THROWS_AS(s.claim_install_id("other"), install_mismatch);
+        CHECK(s.claim_install_id(id_a) == id_a);  // naming it is fine
+    }
+    {
+        store s(b.options());
+        id_b = s.claim_install_id("shop_1");
+        CHECK(id_b == "shop_1");
+        CHECK_THROWS_AS(s.claim_install_id("shop_2"), install_mismatch);
+    }
+    CHECK(id_a != id_b);
+    // Nor can it be changed or removed by hand.
+    CHECK(run_raw(b.path, "UPDATE install SET install_id = 'x'").find("merchant_uid") !=
+          std::string::npos);
+    CHECK(run_raw(b.path, "DELETE FROM install").find("merchant_uid") != std::string::npos);
+}
+
+TEST_CASE("every subscription gets a random uid_key, also when inserted by hand") {
+    temp_db t;
+    store s(t.options());
+    const auto first = s.insert_subscription(sample_subscription());
+    const auto second = s.insert_subscription(sample_subscription());
+    const auto a = s.find_subscription(first)->uid_key;
+    const auto b = s.find_subscription(second)->uid_key;
+    CHECK(a.size() == 16);
+    CHECK(a != b);
+    CHECK(run_raw(t.path,
+                  "INSERT INTO subscriptions (customer_uid, amount, order_name, interval_unit, "
+                  "anchor_date) VALUES ('c', 1, 'n', 'month', '2024-01-01')")
+              .empty());
+    const auto by_hand = s.find_subscription(second + 1);
+    REQUIRE(by_hand);
+    CHECK(by_hand->uid_key.size() == 16);
+    // A key copied from another row is refused: it would share merchant_uids.
+    CHECK(run_raw(t.path, "UPDATE subscriptions SET uid_key = '" + a +
+                              "' WHERE id = " + std::to_string(second))
+              .find("UNIQUE") != std::string::npos);
+}
+
+TEST_CASE("subscription ids are never reused, and only KRW is accepted") {
+    temp_db t;
+    store s(t.options());
+    const auto first = s.insert_subscription(sample_subscription());
+    CHECK(run_raw(t.path, "DELETE FROM subscriptions WHERE id = " + std::to_string(first)).empty());
+    const auto second = s.insert_subscription(sample_subscription());
+    CHECK(second > first);
+    auto dollars = sample_subscription();
+    dollars.currency = "USD";
+    CHECK_THROWS_AS(s.insert_subscription(dollars), constraint_error);
+    CHECK(run_raw(t.path, "UPDATE subscriptions SET next_period = 100000000000000000")
+              .find("CHECK") != std::string::npos);
+}
+
+TEST_CASE("a version 1 database keeps its charges' merchant_uids and its prefix") {
+    temp_db t;
+    {
+        // Build a version 1 database by hand: the first migration only, with one charge.
+        sqlite3* db = nullptr;
+        sqlite3_open(t.path.c_str(), &db);
+        const auto& v1 = migrations().front();
+        REQUIRE(sqlite3_exec(db, std::string{v1.sql}.c_str(), nullptr, nullptr, nullptr) ==
+                SQLITE_OK);
+        const char* rows =
+            "PRAGMA user_version = 1;"
+            "INSERT INTO subscriptions (id, customer_uid, amount, currency, order_name, "
+            "interval_unit, anchor_date) VALUES (7, 'c', 9900, 'KRW', 'n', 'month', "
+            "'2024-01-01'), (8, 'd', 10, 'USD', 'n', 'month', '2024-01-01');"
+            "INSERT INTO charges (subscription_id, period_index, period_start, merchant_uid, "
+            "customer_uid, amount, currency, order_name, state, created_at, updated_at) VALUES "
+            "(7, 0, 0, 'shop-s7-p0', 'c', 9900, 'KRW', 'n', 'paid', 0, 0);"
+            "INSERT INTO attempts (at, charge_id, kind, phase) VALUES (1700000000, 1, 'charge', "
+            "'request');";
+        REQUIRE(sqlite3_exec(db, rows, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    store s(t.options());
+    CHECK(s.db().schema_version() == static_cast<int>(migrations().size()));
+    CHECK(s.install().install_id == std::optional<std::string>{"shop"});
+    CHECK(s.install().live_since == std::optional<std::int64_t>{1700000000});
+    CHECK(s.claim_install_id("shop") == "shop");
+    CHECK(s.find_charge(1)->merchant_uid == "shop-s7-p0");
+    CHECK(s.find_subscription(7)->uid_key.size() == 16);
+    CHECK(s.find_subscription(8)->needs_attention.value_or("").find("KRW") != std::string::npos);
+    CHECK(run_raw(t.path, "PRAGMA foreign_key_check").empty());
+    const auto next = s.insert_subscription(sample_subscription());
+    CHECK(next == 9);
 }
