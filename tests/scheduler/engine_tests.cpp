@@ -700,3 +700,240 @@ TEST_CASE("a configuration error halts charging and the loop sleeps instead of s
     CHECK(h.state(1, 0) == charge_state::paid);
     CHECK(h.state(2, 0) == charge_state::paid);
 }
+
+// --- the second design: each of these failed on the first engine ---
+
+TEST_CASE("two databases on one PortOne account never share a merchant_uid") {
+    harness a;
+    harness b;
+    // One PortOne account: b's engine talks to a's gateway.
+    b.engine = std::make_unique<scheduler::engine>(*b.store, a.gw, b.clock, b.config);
+    const auto sub_a = a.add("cust_a", "2024-01-01");
+    const auto sub_b = b.add("cust_b", "2024-01-01");
+    REQUIRE(sub_a == sub_b);  // both databases start their ids at 1
+    a.run_at("2024-01-01T01:00:00Z");
+    b.run_at("2024-01-01T01:00:00Z");
+    CHECK(a.uid(sub_a, 0) != b.uid(sub_b, 0));
+    CHECK(a.gw.ledger.size() == 2);  // both customers were charged
+    CHECK(a.gw.paid_count(a.uid(sub_a, 0)) == 1);
+    CHECK(a.gw.paid_count(b.uid(sub_b, 0)) == 1);
+    CHECK(a.state(sub_a, 0) == charge_state::paid);
+    CHECK(b.state(sub_b, 0) == charge_state::paid);
+    CHECK(b.store->charges_of_subscription(sub_b).front().imp_uid !=
+          a.store->charges_of_subscription(sub_a).front().imp_uid);
+}
+
+TEST_CASE("a subscription paused while its charge waits for a worker slot is not charged") {
+    harness h;
+    h.config.max_in_flight = 1;
+    const auto first = h.add("c1", "2024-01-01");
+    h.add("c2", "2024-01-01");
+    const auto third = h.add("c3", "2024-01-01");
+    bool paused = false;
+    h.gw.on_charge = [&](const gateway::charge_request&) {
+        if (paused) return;
+        paused = true;  // billingctl subscription pause, while the first charge is on the wire
+        sqlite3* db = nullptr;
+        sqlite3_open(h.db_path().c_str(), &db);
+        sqlite3_exec(
+            db,
+            ("UPDATE subscriptions SET status = 'paused' WHERE id = " + std::to_string(third))
+                .c_str(),
+            nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    };
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.state(first, 0) == charge_state::paid);
+    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + h.uid(third, 0)) == 0);
+    CHECK(h.state(third, 0) == charge_state::canceled);
+    CHECK(h.gw.ledger.size() == 2);
+}
+
+TEST_CASE("a period the subscription moved past is looked up and canceled, never sent") {
+    harness h;
+    const auto sub = h.add("flaky", "2024-01-01");
+    h.gw.behaviour["flaky"] = "decline";
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.state(sub, 0) == charge_state::declined);
+    // billingctl subscription resume moves it on to the next period while period 0 waits for
+    // its dunning day.
+    sqlite3* db = nullptr;
+    sqlite3_open(h.db_path().c_str(), &db);
+    sqlite3_exec(db, "UPDATE subscriptions SET next_period = 1, next_due_at = 1767229200", nullptr,
+                 nullptr, nullptr);
+    sqlite3_close(db);
+    h.run_at("2024-01-02T01:00:00Z");
+    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + h.uid(sub, 0)) == 1);
+    CHECK(h.gw.calls.back() == "lookup:" + h.uid(sub, 0));
+    CHECK(h.state(sub, 0) == charge_state::canceled);
+}
+
+TEST_CASE("PortOne refusing re-use of a failed merchant_uid: bounded retries, then parked") {
+    harness h;
+    h.config.max_refusals = 3;
+    h.gw.refuse_failed_reuse = true;
+    const auto sub = h.add("flaky", "2024-01-01");
+    h.gw.behaviour["flaky"] = "decline_first:1";
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.state(sub, 0) == charge_state::declined);
+    // Dunning day 1 and the hours after it: every resend is refused ("already used").
+    for (int hour = 0; hour < 6; ++hour)
+        h.run_at(("2024-01-02T0" + std::to_string(1 + hour) + ":00:00Z").c_str());
+    const auto charges_sent =
+        std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + h.uid(sub, 0));
+    CHECK(charges_sent == 1 + 3);  // the decline, then three refusals
+    const auto c = h.store->charges_of_subscription(sub).front();
+    CHECK(c.state == charge_state::parked);
+    CHECK(c.refusal_count == 3);
+    CHECK(c.park_reason.value_or("").find("이미 주문이 이루어진 건입니다") != std::string::npos);
+    CHECK(c.park_reason.value_or("").find("refused") != std::string::npos);
+}
+
+TEST_CASE("an HTTP 400 is looked up before anything is decided, then counted as a refusal") {
+    harness h;
+    h.config.max_refusals = 2;
+    const auto sub = h.add("pgdown", "2024-01-01");
+    h.gw.behaviour["pgdown"] = "pg_failure";
+    h.run_at("2024-01-01T01:00:00Z");
+    const auto c = h.store->charges_of_subscription(sub).front();
+    CHECK(h.gw.calls.size() == 2);
+    CHECK(h.gw.calls[1] == "lookup:" + h.uid(sub, 0));
+    CHECK(c.state == charge_state::retry_wait);
+    CHECK(c.refusal_count == 1);
+    CHECK(*c.next_action_at > utc("2024-01-01T01:00:00Z").time_since_epoch().count());
+    h.run_at("2024-01-01T03:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::parked);
+}
+
+TEST_CASE("the hourly cap holds across restarts") {
+    harness h;
+    h.config.max_charges_per_hour = 5;
+    for (int i = 0; i < 8; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.paid == 5);
+    h.engine.reset();  // a restart: a new process with nothing in memory
+    s = h.run_at("2024-01-01T01:10:00Z");
+    CHECK(s.paid == 0);
+    CHECK(s.work_left);
+    h.engine.reset();
+    s = h.run_at("2024-01-01T02:00:00Z");
+    CHECK(s.paid == 3);
+}
+
+TEST_CASE("HTTP-200 refusals (a PG outage) open the circuit breaker") {
+    harness h;
+    h.config.max_in_flight = 1;
+    h.config.breaker_window = 10;
+    h.config.breaker_min_calls = 5;
+    for (int i = 0; i < 12; ++i) {
+        const auto customer = "c" + std::to_string(i);
+        h.gw.behaviour[customer] = "pg_failure";
+        h.add(customer, "2024-01-01");
+    }
+    h.run_at("2024-01-01T01:00:00Z");
+    CHECK(h.eng().breaker().open);
+    const auto charges = std::count_if(h.gw.calls.begin(), h.gw.calls.end(),
+                                       [](const auto& c) { return c.rfind("charge:", 0) == 0; });
+    CHECK(charges < 12);
+}
+
+TEST_CASE("a breaker probe cut off by a failed pass does not keep the breaker shut") {
+    harness h;
+    h.config.max_in_flight = 1;
+    h.config.breaker_window = 10;
+    h.config.breaker_min_calls = 5;
+    bool armed = false;
+    h.config.at_step = [&](std::string_view step) {
+        if (armed && step == "after_write_ahead_commit") {
+            armed = false;
+            throw storage::error("disk I/O error");
+        }
+    };
+    for (int i = 0; i < 12; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    h.gw.down = true;
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.eng().breaker().open);
+    h.gw.down = false;
+    armed = true;  // the probe is written ahead, then the pass fails before it is sent
+    CHECK_THROWS_AS(h.run_at("2024-01-01T01:00:31Z"), storage::error);
+    h.run_at("2024-01-01T01:00:32Z");
+    CHECK_FALSE(h.eng().breaker().open);
+}
+
+TEST_CASE("a charge answered 404 (base_url points elsewhere) halts instead of resending") {
+    harness h;
+    h.config.max_in_flight = 1;
+    h.config.settle_unknown_immediately = true;
+    for (int i = 0; i < 3; ++i) {
+        h.gw.behaviour["w" + std::to_string(i)] = "wrong_endpoint";
+        h.add("w" + std::to_string(i), "2024-01-01");
+    }
+    const auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.halted);
+    CHECK(h.gw.calls.size() == 1);
+    CHECK(h.state(1, 0) == charge_state::unknown);  // looked up once the halt lifts
+}
+
+TEST_CASE("a paid answer for a charge canceled meanwhile is parked, not only logged") {
+    harness h;
+    const auto sub = h.add("cust", "2024-01-01");
+    h.gw.on_charge = [&](const gateway::charge_request&) {
+        sqlite3* db = nullptr;
+        sqlite3_open(h.db_path().c_str(), &db);
+        sqlite3_exec(db, "UPDATE charges SET state = 'canceled', next_action_at = NULL", nullptr,
+                     nullptr, nullptr);
+        sqlite3_close(db);
+    };
+    h.run_at("2024-01-01T01:00:00Z");
+    const auto c = h.store->charges_of_subscription(sub).front();
+    CHECK(c.state == charge_state::parked);
+    CHECK(c.park_reason.value_or("").find("PortOne reports paid") != std::string::npos);
+    CHECK(c.imp_uid.has_value());
+}
+
+TEST_CASE("nothing is charged before trial_end_at") {
+    harness h;
+    storage::subscription_record r;
+    r.customer_uid = "trial";
+    r.amount = 9900;
+    r.order_name = "plan";
+    r.interval_unit = "month";
+    r.anchor_date = "2024-01-01";
+    r.status = subscription_status::trialing;
+    r.trial_end_at = utc("2024-01-15T01:00:00Z").time_since_epoch().count();
+    const auto sub = h.store->insert_subscription(r);
+    h.run_at("2024-01-01T01:00:00Z");
+    h.run_at("2024-01-14T23:00:00Z");
+    CHECK(h.gw.calls.empty());
+    h.run_at("2024-01-15T01:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    CHECK(h.store->find_subscription(sub)->status == subscription_status::active);
+}
+
+TEST_CASE(
+    "a subscription made billable again by hand after its period was canceled is rescheduled") {
+    harness h;
+    const auto sub = h.add("cust", "2024-01-01");
+    h.run_at("2023-12-31T00:00:00Z");
+    h.store->set_status(sub, subscription_status::paused, 0);
+    h.run_at("2024-01-01T01:00:00Z");  // period 0 comes due while paused: nothing
+    {
+        sqlite3* db = nullptr;
+        sqlite3_open(h.db_path().c_str(), &db);
+        // Period 0 was canceled (e.g. by billingctl cancel); then someone reactivates by SQL.
+        sqlite3_exec(db,
+                     "INSERT INTO charges (subscription_id, period_index, period_start, "
+                     "merchant_uid, customer_uid, amount, currency, order_name, state, "
+                     "created_at, updated_at) VALUES (1, 0, 0, 'x-0123456789abcdef-p0', 'cust', "
+                     "9900, 'KRW', 'plan', 'canceled', 0, 0);"
+                     "UPDATE subscriptions SET status = 'active', next_due_at = NULL",
+                     nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    h.run_at("2024-01-01T02:00:00Z");
+    const auto s = h.store->find_subscription(sub);
+    CHECK(s->next_period == 1);
+    CHECK(s->next_due_at == utc("2024-02-01T01:00:00Z").time_since_epoch().count());
+    h.run_at("2024-02-01T01:00:00Z");
+    CHECK(h.state(sub, 1) == charge_state::paid);
+}

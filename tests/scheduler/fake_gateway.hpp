@@ -45,11 +45,20 @@ class fake_gateway final : public gateway::client {
     std::function<void(const gateway::charge_request&)> on_charge;
     int yields = 3;     // scheduling points per call, so workers interleave
     bool down = false;  // every call answers HTTP 503 without touching the ledger
+    // PortOne refusing re-use of a merchant_uid whose payments failed (HTTP 200, code 1).
+    bool refuse_failed_reuse = false;
 
     std::size_t paid_count(const std::string& merchant_uid) const {
         std::size_t n = 0;
         for (const auto& p : ledger)
             if (p.merchant_uid == merchant_uid && p.status == "paid") ++n;
+        return n;
+    }
+
+    std::size_t failed_count(const std::string& merchant_uid) const {
+        std::size_t n = 0;
+        for (const auto& p : ledger)
+            if (p.merchant_uid == merchant_uid && p.status == "failed") ++n;
         return n;
     }
 
@@ -72,6 +81,19 @@ class fake_gateway final : public gateway::client {
             r.journal.http_status = 401;
             r.journal.result = outcome::config_error;
             r.journal.message = "HTTP 401 after a token refresh";
+        } else if (b == "pg_failure") {
+            r.journal.code = -1;
+            r.journal.result = outcome::refused;
+            r.journal.message = "PG사 통신 중 오류가 발생했습니다";
+        } else if (b == "wrong_endpoint") {
+            r.journal.http_status = 404;
+            r.journal.result = outcome::config_error;
+            r.journal.message = "HTTP 404";
+        } else if (refuse_failed_reuse && failed_count(request.merchant_uid) > 0 &&
+                   paid_count(request.merchant_uid) == 0) {
+            r.journal.code = 1;
+            r.journal.result = outcome::refused;
+            r.journal.message = "이미 주문이 이루어진 건입니다.";
         } else if (b == "lost_before") {
             r.journal.request_written = false;
             r.journal.http_status = 0;
@@ -83,7 +105,7 @@ class fake_gateway final : public gateway::client {
             r.journal.message = "등록되지 않은 구매자입니다.";
         } else if (paid_count(request.merchant_uid) > 0) {
             r.journal.code = 1;
-            r.journal.result = outcome::unknown;
+            r.journal.result = outcome::refused;
             r.journal.message = "이미 주문이 이루어진 건입니다.";
         } else {
             fake_payment p{request.merchant_uid,

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Smoke test of the portone-sim binary: start on port 0, token, charge, faults, ledger, SIGTERM.
+"""Smoke test of the portone-sim binary: start on port 0, token, charge, faults, ledger, SIGTERM,
+recording modes and the per-merchant_uid request counter over real connections.
 
 usage: smoke.py PORTONE_SIM [CERT KEY]   (with CERT and KEY, the TLS run is checked too)
 """
@@ -12,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -144,9 +146,118 @@ def tls_run(exe, cert, key):
     stop(proc)
 
 
+def requests_of(c, merchant_uid):
+    status, body = c.json("GET", "/__sim/requests?merchant_uid=" + merchant_uid)
+    assert status == 200, body
+    return body["merchant_uids"][merchant_uid]
+
+
+def modes_run(exe):
+    """--record-at answer, --failed-uid-reuse refuse, and counting requests that overlap."""
+    proc, port = start(exe, "--record-at", "answer", "--failed-uid-reuse", "refuse",
+                       "--prefix", "no-=decline:잔액부족", "--hang-seconds", "5")
+    try:
+        c = Client(port)
+        c.login()
+        status, modes = c.json("GET", "/__sim/modes")
+        assert modes == {"ok": True, "record_at": "answer", "failed_uid_reuse": "refuse"}, modes
+
+        # The client leaves during the PG latency: the charge is still recorded when the PG
+        # answers, and lookups before that answer 404.
+        c.json("POST", "/__sim/faults", {"faults": ["charge:latency_ms=600:1.0"]})
+        leaving = c.connect()
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + c.token}
+        leaving.request("POST", "/subscribe/payments/again",
+                        body=json.dumps(charge_body("rec-1")), headers=headers)
+        time.sleep(0.2)
+        for path in ("/payments/find/rec-1", "/payments/findAll/rec-1"):
+            status, body = c.json("GET", path)
+            assert status == 404 and body == {"code": -1, "message": "존재하지 않는 결제정보입니다.",
+                                              "response": None}, (path, status, body)
+        status, ledger = c.json("GET", "/__sim/ledger")
+        assert ledger == [], ledger
+        leaving.close()
+        time.sleep(0.7)
+        status, body = c.json("GET", "/payments/find/rec-1")
+        assert status == 200 and body["response"]["status"] == "paid", body
+        status, ledger = c.json("GET", "/__sim/ledger")
+        assert [p["merchant_uid"] for p in ledger] == ["rec-1"], ledger
+        counted = requests_of(c, "rec-1")
+        assert counted["charges"] == 1 and counted["lookups"] == 3, counted
+        assert counted["max_concurrent"] == 2 and counted["max_concurrent_charges"] == 1, counted
+        assert counted["charge_arrivals_ms"] == [ledger[0]["started_at_ms"]], (counted, ledger)
+
+        # refuse: a failed merchant_uid is not charged again; nothing new is recorded.
+        c.json("POST", "/__sim/faults", {"faults": []})
+        status, body = c.json("POST", "/subscribe/payments/again", charge_body("ref-1", "no-1"))
+        assert body["response"]["status"] == "failed", body
+        status, body = c.json("POST", "/subscribe/payments/again", charge_body("ref-1", "no-1"))
+        assert status == 200 and body["code"] == 1 and body["response"] is None, body
+        assert body["message"].startswith("이미 주문이 이루어진 건입니다."), body
+        status, body = c.json("POST", "/__sim/modes", {"failed_uid_reuse": "allow",
+                                                       "record_at": "arrival"})
+        assert body["failed_uid_reuse"] == "allow" and body["record_at"] == "arrival", body
+        status, body = c.json("POST", "/subscribe/payments/again", charge_body("ref-1", "no-1"))
+        assert body["code"] == 0 and body["response"]["status"] == "failed", body
+        status, body = c.json("POST", "/__sim/modes", {"record_at": "sometime"})
+        assert status == 400 and body["ok"] is False, body
+
+        # Two keep-alive connections charging one merchant_uid at once overlap; requests one
+        # after another on alternating connections do not.
+        c.json("POST", "/__sim/faults", {"faults": ["charge:latency_ms=300:1.0"]})
+        others = [Client(port), Client(port)]
+        for o in others:
+            o.token = c.token
+        threads = [threading.Thread(target=o.json, args=("POST", "/subscribe/payments/again",
+                                                         charge_body("both-1")))
+                   for o in others]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        counted = requests_of(c, "both-1")
+        assert counted["charges"] == 2 and counted["max_concurrent_charges"] == 2, counted
+        for i in range(4):
+            others[i % 2].json("POST", "/subscribe/payments/again", charge_body("one-1"))
+            others[(i + 1) % 2].json("GET", "/payments/find/one-1")
+        counted = requests_of(c, "one-1")
+        assert counted["charges"] == 4 and counted["lookups"] == 4, counted
+        assert counted["max_concurrent"] == 1, counted
+        arrivals = counted["charge_arrivals_ms"]
+        assert arrivals == sorted(arrivals) and len(arrivals) == 4, counted
+
+        # A hung charge is in progress while its connection is held, and ends when the client
+        # closes it: a lookup sent right after the close does not overlap it.
+        c.json("POST", "/__sim/faults", {"faults": ["charge:hang_after:1.0"]})
+        held = others[0].connect(0.3)
+        try:
+            others[0].call("POST", "/subscribe/payments/again", charge_body("hang-1"), held)
+            raise AssertionError("expected a timeout")
+        except socket.timeout:
+            pass
+        others[1].json("GET", "/payments/find/hang-1")
+        assert requests_of(c, "hang-1")["max_concurrent"] == 2
+        held.close()
+        gone = others[0].connect(0.3)
+        try:
+            others[0].call("POST", "/subscribe/payments/again", charge_body("hang-2"), gone)
+            raise AssertionError("expected a timeout")
+        except socket.timeout:
+            pass
+        gone.close()
+        others[1].json("GET", "/payments/find/hang-2")
+        counted = requests_of(c, "hang-2")
+        assert counted["max_concurrent"] == 1 and counted["lookups"] == 1, counted
+    except BaseException:
+        proc.kill()
+        raise
+    stop(proc)
+
+
 def main():
     exe = sys.argv[1]
     plain_run(exe)
+    modes_run(exe)
     if len(sys.argv) >= 4:
         tls_run(exe, sys.argv[2], sys.argv[3])
     print("ok")

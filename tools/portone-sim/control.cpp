@@ -5,10 +5,14 @@
 //   POST /__sim/faults        {"faults":["charge:http503_before:1.0"], "seed":N?} replaces it
 //   POST /__sim/customers     {"customers":{...},"prefixes":{...}} adds/overrides behaviours
 //   POST /__sim/token/expire  invalidates the current access token
+//   GET  /__sim/modes         {"ok":true,"record_at":"arrival","failed_uid_reuse":"allow"}
+//   POST /__sim/modes         {"record_at":"answer"} and/or {"failed_uid_reuse":"refuse"}
+//   GET  /__sim/requests      per-merchant_uid request counts (?merchant_uid=X for one)
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "simulator.hpp"
+#include "wire.hpp"
 
 namespace portone_sim {
 namespace {
@@ -27,6 +31,28 @@ json faults_json(const fault_plan& plan) {
     json list = json::array();
     for (const auto& f : plan.faults()) list.push_back(f.text);
     return {{"ok", true}, {"seed", plan.seed()}, {"faults", list}};
+}
+
+// Applies `{"record_at":..., "failed_uid_reuse":...}` (either may be left out) to a copy, so a
+// bad value changes nothing.
+sim_modes parse_modes(const json& body, sim_modes modes) {
+    if (!body.is_object())
+        throw std::invalid_argument(R"(expected {"record_at":..., "failed_uid_reuse":...})");
+    for (const auto& [key, value] : body.items()) {
+        const auto text = value.is_string() ? value.get<std::string>() : value.dump();
+        if (key == "record_at") {
+            const auto r = parse_record_at(text);
+            if (!r) throw std::invalid_argument("record_at is arrival or answer, not " + text);
+            modes.record_at = *r;
+        } else if (key == "failed_uid_reuse") {
+            const auto f = parse_failed_uid_reuse(text);
+            if (!f) throw std::invalid_argument("failed_uid_reuse is allow or refuse, not " + text);
+            modes.failed_uid_reuse = *f;
+        } else {
+            throw std::invalid_argument("unknown mode " + key);
+        }
+    }
+    return modes;
 }
 
 }  // namespace
@@ -59,6 +85,17 @@ void simulator::control(const http_request& request, const std::vector<std::stri
             scratch.load_rules(rules);  // validate everything before changing anything
             customers_.load_rules(rules);
             p.response = json_response(200, dump({{"ok", true}}));
+        } else if (get && what == "modes" && segments.size() == 2) {
+            p.response = json_response(200, dump(modes_json()));
+        } else if (post && what == "modes" && segments.size() == 2) {
+            config_.modes = parse_modes(json::parse(request.body), config_.modes);
+            p.response = json_response(200, dump(modes_json()));
+        } else if (get && what == "requests" && segments.size() == 2) {
+            const auto query = split_target(request.target).query;
+            const auto only = query.find("merchant_uid");
+            p.response = json_response(
+                200, dump(requests_json(only == query.end() ? std::nullopt
+                                                            : std::optional(only->second))));
         } else if (post && what == "token" && segments.size() == 3 && segments[2] == "expire") {
             tokens_.expire();
             p.response = json_response(200, dump({{"ok", true}}));

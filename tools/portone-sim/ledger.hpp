@@ -1,8 +1,9 @@
 // The simulator's payment ledger: every payment record ever created, in creation order.
 //
-// Records are created in status "ready" when a charge reaches the card and settled to
-// "paid" or "failed" when the simulated PG answers. Nothing is ever deleted. Lookups follow
-// PortOne V1: by imp_uid, and by merchant_uid (optionally filtered by status) with sorting.
+// Records are created in status "ready" when a charge reaches the card (with
+// record_at::answer, only when the PG answers) and settled to "paid" or "failed" when the
+// simulated PG answers. Nothing is ever deleted. Lookups follow PortOne V1: by imp_uid, and by
+// merchant_uid (optionally filtered by status) with sorting.
 #pragma once
 
 #include <cstdint>

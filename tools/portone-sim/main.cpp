@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
     int port = 0;
     std::int64_t token_ttl = 1800;
     std::int64_t extend_window = -1, extend_by = -1, hang_seconds = 300, idle_timeout = 60;
-    std::string customers_file, ledger_file;
+    std::string customers_file, ledger_file, record_at_arg = "arrival", reuse_arg = "allow";
     std::vector<std::string> customer_args, prefix_args, fault_args;
 
     app.add_option("--port", port, "TCP port on 127.0.0.1 (0: pick a free one)")
@@ -59,6 +59,15 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--oversize-bytes", config.oversize_bytes, "body size of the oversize fault")
         ->capture_default_str();
+    app.add_option("--record-at", record_at_arg,
+                   "when a charge is recorded: on arrival (ready, then settled) or when the PG "
+                   "answers (lookups during the latency get 404)")
+        ->check(CLI::IsMember({"arrival", "answer"}))
+        ->capture_default_str();
+    app.add_option("--failed-uid-reuse", reuse_arg,
+                   "whether a merchant_uid whose payments failed may be charged again")
+        ->check(CLI::IsMember({"allow", "refuse"}))
+        ->capture_default_str();
     app.add_option("--ledger-file", ledger_file, "write the ledger JSON here on SIGTERM/SIGINT");
     app.add_flag("--verbose,-v", server.verbose, "log one line per request to stderr");
 
@@ -78,6 +87,8 @@ int main(int argc, char** argv) {
     config.tokens.extend_window_s =
         extend_window >= 0 ? extend_window : (ttl_given ? token_ttl / 30 : 60);
     config.tokens.extend_s = extend_by >= 0 ? extend_by : (ttl_given ? token_ttl / 6 : 300);
+    config.modes.record_at = *parse_record_at(record_at_arg);
+    config.modes.failed_uid_reuse = *parse_failed_uid_reuse(reuse_arg);
     server.port = static_cast<std::uint16_t>(port);
     server.hang = std::chrono::seconds(hang_seconds);
     server.idle_timeout = std::chrono::seconds(idle_timeout);

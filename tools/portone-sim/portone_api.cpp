@@ -134,7 +134,12 @@ void simulator::charge(const http_request& request, std::int64_t now_ms, plan& p
     draft.custom_data = optional_text(body, "custom_data");
     draft.notice_url = optional_text(body, "notice_url");
 
-    if (ledger_.merchant_uid_taken(draft.merchant_uid)) {
+    // In refuse mode PortOne will not re-use a merchant_uid after a failed payment either, and
+    // says so with the same message. The checks see only what is recorded so far.
+    const bool failed_before =
+        config_.modes.failed_uid_reuse == failed_uid_reuse::refuse &&
+        !ledger_.by_merchant_uid(draft.merchant_uid, "failed", sort_order::started_asc).empty();
+    if (failed_before || ledger_.merchant_uid_taken(draft.merchant_uid)) {
         p.response = json_response(200, envelope(1, msg_duplicate, nullptr));
         return;
     }
@@ -146,12 +151,22 @@ void simulator::charge(const http_request& request, std::int64_t now_ms, plan& p
     }
     auto& state = customers_.state(draft.customer_uid, now_ms);
     draft.card_number = masked_card_number(draft.customer_uid);
-    const auto index = ledger_.create(std::move(draft), now_ms);
-    p.charge = pending_charge{index, rule, ++state.charge_requests};
+    pending_charge pending;
+    pending.arrived_ms = now_ms;
+    pending.rule = rule;
+    pending.attempt = ++state.charge_requests;
+    if (config_.modes.record_at == record_at::arrival)
+        pending.record = ledger_.create(std::move(draft), now_ms);
+    else
+        pending.draft = std::move(draft);
+    p.charge = std::move(pending);
 }
 
-void simulator::settle(const pending_charge& pending, std::int64_t now_ms, plan& p) {
-    auto& record = ledger_.at(pending.record);
+void simulator::settle(pending_charge& pending, std::int64_t now_ms, plan& p) {
+    // record_at::answer: the ledger first hears of the charge now; it started on arrival.
+    if (!pending.record)
+        pending.record = ledger_.create(std::move(pending.draft), pending.arrived_ms);
+    auto& record = ledger_.at(*pending.record);
     const auto& rule = pending.rule;
     std::string reason;
     switch (rule.type) {

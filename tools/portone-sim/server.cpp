@@ -136,9 +136,11 @@ asio::awaitable<void> serve(Stream& stream, simulator& sim, const server_options
                     delay.expires_after(planned->delay);
                     co_await delay.async_wait(asio::redirect_error(use_awaitable, ec));
                 }
+                const auto tracked = planned->tracked;
                 try {
                     done = sim.complete(std::move(*planned), unix_now_ms());
                 } catch (const std::exception& e) {
+                    if (tracked) sim.release(*tracked);  // complete() releases only on return
                     std::cerr << "portone-sim: internal error: " << e.what() << '\n';
                     done.response = json_response(
                         500, "{\"code\":-1,\"message\":\"internal error\",\"response\":null}");
@@ -162,6 +164,8 @@ asio::awaitable<void> serve(Stream& stream, simulator& sim, const server_options
         }
         if (done.action == transport_action::hang) {
             co_await hang(stream, opt.hang);
+            // A hung request stays in progress until the client leaves or --hang-seconds passes.
+            if (done.held) sim.release(*done.held);
             co_return;
         }
         auto res = to_beast(std::move(done.response), version, keep_alive);

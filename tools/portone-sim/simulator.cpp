@@ -1,5 +1,7 @@
 #include "simulator.hpp"
 
+#include <algorithm>
+#include <cassert>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -30,6 +32,20 @@ std::optional<route> match(const std::string& method, const std::vector<std::str
         if (n == 2) return route{endpoint::payment, "payment"};
     }
     return std::nullopt;
+}
+
+// The merchant_uid a counted request is about; nullopt for requests that are not counted.
+std::optional<std::string> counted_merchant_uid(endpoint ep, const http_request& request,
+                                                const std::vector<std::string>& segments) {
+    if (ep == endpoint::find || ep == endpoint::find_all)
+        return segments[2].empty() ? std::nullopt : std::optional(segments[2]);
+    if (ep != endpoint::charge) return std::nullopt;
+    const auto body = nlohmann::json::parse(request.body, nullptr, false);
+    if (!body.is_object()) return std::nullopt;
+    const auto it = body.find("merchant_uid");
+    if (it == body.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+        return std::nullopt;
+    return it->get<std::string>();
 }
 
 std::string padded(const std::string& body, std::size_t size) {
@@ -68,6 +84,26 @@ http_response html_response(int status) {
     return r;
 }
 
+std::string_view to_string(record_at r) {
+    return r == record_at::answer ? "answer" : "arrival";
+}
+
+std::string_view to_string(failed_uid_reuse f) {
+    return f == failed_uid_reuse::refuse ? "refuse" : "allow";
+}
+
+std::optional<record_at> parse_record_at(std::string_view text) {
+    if (text == "arrival") return record_at::arrival;
+    if (text == "answer") return record_at::answer;
+    return std::nullopt;
+}
+
+std::optional<failed_uid_reuse> parse_failed_uid_reuse(std::string_view text) {
+    if (text == "allow") return failed_uid_reuse::allow;
+    if (text == "refuse") return failed_uid_reuse::refuse;
+    return std::nullopt;
+}
+
 std::string masked_card_number(const std::string& customer_uid) {
     char buf[24];
     std::snprintf(buf, sizeof buf, "536181******%04u",
@@ -103,6 +139,9 @@ plan simulator::handle(const http_request& request, std::int64_t now_ms) {
         p.response = json_response(401, envelope(-1, "Unauthorized", nullptr));
         return p;
     }
+    // Counted before the fault draw: a request answered by a fault still reached the PG.
+    if (auto merchant_uid = counted_merchant_uid(r->ep, request, parts.segments))
+        track({std::move(*merchant_uid), r->ep == endpoint::charge}, now_ms, p);
 
     const auto decision = faults_.draw(r->ep);
     p.delay = decision.delay;
@@ -196,11 +235,40 @@ completion simulator::complete(plan p, std::int64_t now_ms) {
             ++responses_["hang"];
             break;
     }
+    if (p.tracked) {
+        if (c.action == transport_action::hang)
+            c.held = std::move(p.tracked);
+        else
+            release(*p.tracked);
+    }
     return c;
 }
 
 completion simulator::serve(const http_request& request, std::int64_t now_ms) {
-    return complete(handle(request, now_ms), now_ms);
+    auto c = complete(handle(request, now_ms), now_ms);
+    if (c.held) release(*c.held);
+    c.held.reset();
+    return c;
+}
+
+void simulator::track(tracked_request request, std::int64_t now_ms, plan& p) {
+    auto& c = counters_[request.merchant_uid];
+    c.max_concurrent = std::max(c.max_concurrent, ++c.in_progress);
+    if (request.charge) {
+        ++c.charges;
+        c.max_concurrent_charges = std::max(c.max_concurrent_charges, ++c.in_progress_charges);
+        c.charge_arrivals_ms.push_back(now_ms);
+    } else {
+        ++c.lookups;
+    }
+    p.tracked = std::move(request);
+}
+
+void simulator::release(const tracked_request& request) {
+    auto& c = counters_.at(request.merchant_uid);
+    assert(c.in_progress > 0 && (!request.charge || c.in_progress_charges > 0));
+    --c.in_progress;
+    if (request.charge) --c.in_progress_charges;
 }
 
 nlohmann::json simulator::stats_json() const {
@@ -219,6 +287,30 @@ nlohmann::json simulator::stats_json() const {
             {"faults", faults},
             {"seed", faults_.seed()},
             {"payments", ledger_.all().size()}};
+}
+
+nlohmann::json simulator::modes_json() const {
+    return {{"ok", true},
+            {"record_at", to_string(config_.modes.record_at)},
+            {"failed_uid_reuse", to_string(config_.modes.failed_uid_reuse)}};
+}
+
+nlohmann::json simulator::requests_json(const std::optional<std::string>& only) const {
+    auto one = [](const request_counter& c) {
+        return nlohmann::json{{"charges", c.charges},
+                              {"lookups", c.lookups},
+                              {"max_concurrent_charges", c.max_concurrent_charges},
+                              {"max_concurrent", c.max_concurrent},
+                              {"charge_arrivals_ms", c.charge_arrivals_ms}};
+    };
+    nlohmann::json uids = nlohmann::json::object();
+    if (only) {
+        const auto it = counters_.find(*only);
+        uids[*only] = one(it == counters_.end() ? request_counter{} : it->second);
+    } else {
+        for (const auto& [uid, c] : counters_) uids[uid] = one(c);
+    }
+    return {{"merchant_uids", std::move(uids)}};
 }
 
 }  // namespace portone_sim

@@ -2,9 +2,16 @@
 //
 // The transport (server.cpp) calls `handle` when a request has been read, waits `plan.delay`
 // on an async timer, then calls `complete` and carries out the returned action (answer,
-// reset the connection, or hang). A charge is recorded as "ready" in `handle` and settled to
-// paid/failed in `complete`, so a lookup during the simulated PG latency sees "ready", and a
-// client that gives up during the latency still gets charged (as with the real PG).
+// reset the connection, or hang). `complete` runs whether or not the client is still there: a
+// client that gives up during the latency still gets charged (as with the real PG). With
+// record_at::arrival a charge is recorded "ready" in `handle` and settled to paid/failed in
+// `complete`, so a lookup during the latency sees "ready"; with record_at::answer the record
+// only appears in `complete`, so such a lookup gets 404.
+//
+// Every authenticated charge, find and findAll request is counted per merchant_uid, with how
+// many were in progress at once (see request_counter). A request is in progress from `handle`
+// to the end of `complete`; when the completion says `hang`, until the transport calls
+// `release(completion.held)` after it has let go of the connection.
 //
 // Thread safety: none; one io_context thread owns the simulator. Times are UNIX milliseconds
 // passed by the caller, so tests control the clock. Nothing here throws for anything a
@@ -18,6 +25,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -28,6 +36,23 @@
 
 namespace portone_sim {
 
+// When a charge's payment record appears: on arrival ("ready", settled later) or only when
+// the PG answers.
+enum class record_at { arrival, answer };
+// Whether a merchant_uid whose payments all failed may be charged again.
+enum class failed_uid_reuse { allow, refuse };
+
+struct sim_modes {  // members named like the flags and the /__sim/modes keys
+    portone_sim::record_at record_at = portone_sim::record_at::arrival;
+    portone_sim::failed_uid_reuse failed_uid_reuse = portone_sim::failed_uid_reuse::allow;
+};
+
+std::string_view to_string(record_at r);
+std::string_view to_string(failed_uid_reuse f);
+// Parse the names above ("arrival", "answer", "allow", "refuse"); nullopt for anything else.
+std::optional<record_at> parse_record_at(std::string_view text);
+std::optional<failed_uid_reuse> parse_failed_uid_reuse(std::string_view text);
+
 struct sim_config {
     std::string imp_key = "sim_key";
     std::string imp_secret = "sim_secret";
@@ -35,6 +60,7 @@ struct sim_config {
     int unknown_customer_code = 1;  // PortOne answered both 1 and -1
     std::uint64_t seed = 0;
     std::size_t oversize_bytes = std::size_t{8} << 20;
+    sim_modes modes;
 };
 
 struct http_request {
@@ -60,9 +86,28 @@ enum class transport_action {
 };
 
 struct pending_charge {
-    std::size_t record = 0;
+    std::optional<std::size_t> record;  // recorded on arrival; otherwise `draft` in complete()
+    payment_record draft;
+    std::int64_t arrived_ms = 0;
     behaviour rule;
     std::int64_t attempt = 0;  // 1-based charge request number for this customer
+};
+
+// A counted request (charge or lookup of one merchant_uid) that is still in progress.
+struct tracked_request {
+    std::string merchant_uid;
+    bool charge = false;
+};
+
+// Requests per merchant_uid, so a test can prove a client never overlaps them.
+struct request_counter {
+    std::uint64_t charges = 0;  // POST /subscribe/payments/again
+    std::uint64_t lookups = 0;  // GET /payments/find and /payments/findAll
+    std::uint64_t in_progress_charges = 0;
+    std::uint64_t in_progress = 0;  // charges and lookups
+    std::uint64_t max_concurrent_charges = 0;
+    std::uint64_t max_concurrent = 0;
+    std::vector<std::int64_t> charge_arrivals_ms;  // UNIX ms, in arrival order
 };
 
 struct plan {
@@ -71,11 +116,14 @@ struct plan {
     std::optional<pending_charge> charge;
     std::optional<fault_kind> after;  // an *_after fault applied in complete()
     std::uint64_t variant = 0;
+    std::optional<tracked_request> tracked;
 };
 
 struct completion {
     transport_action action = transport_action::respond;
     http_response response;
+    // Set with `hang`: the request stays in progress until the transport calls release().
+    std::optional<tracked_request> held;
 };
 
 class simulator {
@@ -85,16 +133,24 @@ class simulator {
     plan handle(const http_request& request, std::int64_t now_ms);
     completion complete(plan p, std::int64_t now_ms);
 
-    // handle + complete without waiting (tests).
+    // handle + complete without waiting (tests). A `hang` is released at once.
     completion serve(const http_request& request, std::int64_t now_ms);
+
+    // Ends a request that complete() left held (a hang), once the connection is let go.
+    void release(const tracked_request& request);
 
     customer_book& customers() { return customers_; }
     fault_plan& faults() { return faults_; }
     token_store& tokens() { return tokens_; }
     const ledger& payments() const { return ledger_; }
     const sim_config& config() const { return config_; }
+    sim_modes& modes() { return config_.modes; }
+    const std::map<std::string, request_counter>& request_counters() const { return counters_; }
 
     nlohmann::json stats_json() const;
+    nlohmann::json modes_json() const;
+    // `{"merchant_uids":{UID:{...}}}`; with `only`, just that uid (zeros if never seen).
+    nlohmann::json requests_json(const std::optional<std::string>& only) const;
 
   private:
     // portone_api.cpp
@@ -105,7 +161,8 @@ class simulator {
     void get_payment(const std::string& imp_uid, plan& p);
     void customer(const std::string& method, const std::string& customer_uid, std::int64_t now_ms,
                   plan& p);
-    void settle(const pending_charge& pending, std::int64_t now_ms, plan& p);
+    void settle(pending_charge& pending, std::int64_t now_ms, plan& p);
+    void track(tracked_request request, std::int64_t now_ms, plan& p);
 
     // control.cpp
     void control(const http_request& request, const std::vector<std::string>& segments, plan& p);
@@ -116,7 +173,8 @@ class simulator {
     token_store tokens_;
     ledger ledger_;
     std::map<std::string, std::uint64_t> requests_;
-    std::map<std::string, std::uint64_t> responses_;  // "200", ..., "reset", "hang"
+    std::map<std::string, std::uint64_t> responses_;   // "200", ..., "reset", "hang"
+    std::map<std::string, request_counter> counters_;  // by merchant_uid
 };
 
 // Canned answers shared by the handlers.
