@@ -1,4 +1,5 @@
 """billingctl charges/attempts/events/due/parked/in-doubt and charge retry/resolve (offline)."""
+import os
 import time
 
 from ctl_support import Ctl, expect_exit
@@ -83,13 +84,15 @@ def read_commands(ctl):
 
 def retry_only_from_parked(ctl, unknown_cid):
     sid = ctl.add()
-    pid = ctl.add_charge(sid, 0, "parked", park_reason="customer_uid not registered")
+    pid = ctl.add_charge(sid, 0, "parked", park_reason="PortOne refused the charge 5 times: x")
+    ctl.execute("UPDATE charges SET refusal_count = 5 WHERE id = ?", pid)
     before = int(time.time())
     res = ctl.json("--actor", "bob", "charge", "retry", pid)
     c = ctl.charge(pid)
     check(c["state"] == "retry_wait" and c["next_action_at"] is not None and
           c["next_action_at"] >= before, f"retry: retry_wait due now: {c}")
     check(res is not None and res["charge"]["state"] == "retry_wait", "retry --json")
+    check(c["refusal_count"] == 0, f"retry gives PortOne its refusals again: {c}")
     ev = ctl.events(charge_id=pid)[-1]
     check(ev["kind"] == "charge.retry" and ev["from_state"] == "parked" and
           ev["to_state"] == "retry_wait" and ev["actor"] == "bob", f"retry event: {ev}")
@@ -151,8 +154,25 @@ def resolve(ctl, unknown_cid):
                 "resolve an unknown id")
 
 
+def info_shows_the_install_id(ctl):
+    info = ctl.json("info")
+    install = ctl.row("SELECT install_id FROM install")["install_id"]
+    check(info is not None and info["install_id"] == install and len(install) == 8,
+          f"info --json names the database's install id: {info} {install}")
+    r = ctl.run("info")
+    check(r.returncode == 0 and install in r.stdout and "merchant_uid" in r.stdout,
+          f"info prints the install id and the merchant_uid format: {r.stdout}")
+    # A configuration naming another prefix belongs to another database: refused.
+    cfg = os.path.join(ctl.dir, "other.toml")
+    with open(cfg, "w") as f:
+        f.write(f'database = "{ctl.db_path}"\n[billing]\nmerchant_uid_prefix = "other"\n')
+    expect_exit(ctl.run("--config", cfg, "info", database=False), 78,
+                "a configuration naming another prefix", install)
+
+
 ctl = Ctl()
 first_sub, unknown_charge = read_commands(ctl)
+info_shows_the_install_id(ctl)
 retry_only_from_parked(ctl, unknown_charge)
 resolve(ctl, unknown_charge)
 finish("billingctl charges")

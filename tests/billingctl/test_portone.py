@@ -34,7 +34,10 @@ def ctl_for(ws):
 
 
 def customer_verify(ctl, ws, down):
-    ctl.add()  # creates the database the config names
+    # Creates the database the config names, in the config's merchant_uid namespace.
+    r = ctl.run("--config", ws.config_path, "subscription", "add", "--customer-uid", "cust_1",
+                "--amount", 9900, "--name", "Pro plan")
+    expect_exit(r, 0, "add through the configuration")
     r = ctl.run("--config", ws.config_path, "customer", "verify", "cust_1")
     if expect_exit(r, 0, "verify a registered customer"):
         check("BC카드" in r.stdout and "kakaopay" in r.stdout, f"card and pg: {r.stdout}")
@@ -88,7 +91,7 @@ def resolve_with_check(ctl, ws, down, sim):
     cid2 = ctl.add_charge(sid2, 0, "parked", amount=5000, merchant_uid=uid2)
     r = ctl.run("--config", ws.config_path, "charge", "resolve", cid2, "--paid", "--imp-uid",
                 imp2, "--check")
-    expect_exit(r, 65, "--check with a different amount", "9,900 KRW")
+    expect_exit(r, 65, "--check with a different amount", "amount 9900 != asked 5000")
     check(ctl.charge(cid2)["state"] == "parked", "amount mismatch: still parked")
 
     # Nothing at PortOne under that merchant_uid: refused.
@@ -104,6 +107,8 @@ def resolve_with_check(ctl, ws, down, sim):
 with Sim("--prefix", "cust_=pay") as sim:
     ws = Workspace(sim)
     down = Workspace(sim, base_url="http://127.0.0.1:1")
+    down.prefix = ws.prefix  # the same database's namespace; PortOne unreachable
+    down.write_config(base_url="http://127.0.0.1:1")
     ctl = ctl_for(ws)
     customer_verify(ctl, ws, down)
     resolve_with_check(ctl, ws, down, sim)

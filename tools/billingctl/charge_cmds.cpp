@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "output.hpp"
 #include "portone.hpp"
+#include "scheduler/decide.hpp"
 #include "scheduler/engine.hpp"
 
 namespace billingd::ctl {
@@ -64,6 +65,8 @@ void run_retry(context& ctx, const charge_options& o) {
                               "--give-up --reason ...` instead",
                               s ? domain::to_string(s->status) : "gone", c.id));
     c.next_action_at = ctx.now();
+    c.refusal_count = 0;  // the operator fixed the cause: PortOne gets max_refusals tries again
+    c.last_refusal.reset();
     move(ctx, c, charge_state::retry_wait, "charge.retry",
          "operator asked to send again" +
              (c.park_reason ? " (was parked: " + *c.park_reason + ")" : std::string{}));
@@ -134,10 +137,10 @@ std::int64_t check_at_portone(context& ctx, const storage::charge_record& c,
     if (p.imp_uid != imp_uid)
         refuse(c, fmt::format("PortOne's paid payment is imp_uid={}, not {}; not marked paid",
                               p.imp_uid, imp_uid));
-    if (p.amount != c.amount || (!p.currency.empty() && p.currency != c.currency))
-        refuse(c, fmt::format("PortOne reports {} paid, the charge asked {}; not marked paid",
-                              format_amount(p.amount, p.currency.empty() ? c.currency : p.currency),
-                              format_amount(c.amount, c.currency)));
+    // The same check billingd makes: amount, currency, customer and merchant_uid as sent.
+    if (auto mismatch = scheduler::paid_mismatch(c, p))
+        refuse(c, fmt::format("PortOne's payment differs from the charge: {}; not marked paid",
+                              *mismatch));
     return p.paid_at > 0 ? p.paid_at : ctx.now();
 }
 

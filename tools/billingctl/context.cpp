@@ -52,6 +52,13 @@ storage::store& context::store(bool create) {
     };
     try {
         store_ = std::make_unique<storage::store>(std::move(o));
+        // The database's merchant_uid namespace: set once, and a configuration naming another
+        // prefix belongs to another database.
+        const auto* cfg = options_.config_given || options_.database.empty() ? config() : nullptr;
+        store_->claim_install_id(cfg ? cfg->engine.merchant_uid_prefix : std::string{});
+    } catch (const storage::install_mismatch& e) {
+        store_.reset();
+        throw failure(exit_code::config, e.what());
     } catch (const storage::error& e) {
         throw failure(exit_code::config,
                       fmt::format("{}: cannot open database: {}", path, e.what()));

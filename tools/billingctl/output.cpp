@@ -91,6 +91,7 @@ nlohmann::json opt(const std::optional<T>& v) {
 
 nlohmann::json to_json(const storage::subscription_record& s) {
     return {{"id", s.id},
+            {"uid_key", s.uid_key},
             {"customer_uid", s.customer_uid},
             {"amount", s.amount},
             {"currency", s.currency},
@@ -129,6 +130,8 @@ nlohmann::json to_json(const storage::charge_record& c) {
             {"decline_count", c.decline_count},
             {"transient_count", c.transient_count},
             {"lookup_count", c.lookup_count},
+            {"refusal_count", c.refusal_count},
+            {"last_refusal", opt(c.last_refusal)},
             {"first_declined_at", opt(c.first_declined_at)},
             {"unknown_since", opt(c.unknown_since)},
             {"next_action_at", opt(c.next_action_at)},

@@ -146,6 +146,29 @@ void run_parked(context& ctx, const read_options& o) {
     t.print();
 }
 
+// The database's identity: what every merchant_uid it makes starts with.
+void run_info(context& ctx, const read_options&) {
+    auto& store = ctx.store();
+    const auto install = store.install();
+    const auto id = install.install_id.value_or("");
+    if (ctx.json()) {
+        print_json({{"database", store.db().path()},
+                    {"schema_version", store.db().schema_version()},
+                    {"install_id", install.install_id ? nlohmann::json(id) : nlohmann::json()},
+                    {"created_at", install.created_at},
+                    {"live_since",
+                     install.live_since ? nlohmann::json(*install.live_since) : nlohmann::json()}});
+        return;
+    }
+    fmt::print("database        {}\n", store.db().path());
+    fmt::print("schema version  {}\n", store.db().schema_version());
+    fmt::print("install id      {}\n", or_dash(install.install_id));
+    fmt::print("merchant_uid    {}-<uid_key of the subscription>-p<period>\n", id);
+    fmt::print("live since      {}\n", install.live_since
+                                           ? calendar::format_utc(from_unix(*install.live_since))
+                                           : std::string{"never (only --as-of test runs so far)"});
+}
+
 void run_in_doubt(context& ctx, const read_options& o) {
     std::vector<storage::charge_record> rows;
     for (auto state : {charge_state::sending, charge_state::unknown, charge_state::reconciling}) {
@@ -226,6 +249,17 @@ void add_read_commands(CLI::App& app, action& selected) {
         "says when.");
     in_doubt->footer("Example:\n  billingctl in-doubt");
     on_parsed<read_options>(in_doubt, selected, o, run_in_doubt);
+
+    auto* info = app.add_subcommand(
+        "info",
+        "Show the database's identity: its install id (the first part of every merchant_uid "
+        "it makes: <install id>-<uid_key>-p<period>, so two databases on one PortOne account "
+        "never share one), schema version, and since when billingd runs it on the real clock "
+        "(a database that ever did refuses `billingd --once --as-of`). A configuration whose "
+        "[billing] merchant_uid_prefix differs from the install id is refused (exit 78): it "
+        "belongs to another database.");
+    info->footer("Example:\n  billingctl info");
+    on_parsed<read_options>(info, selected, o, run_info);
 }
 
 }  // namespace billingd::ctl

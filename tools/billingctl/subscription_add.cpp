@@ -58,6 +58,10 @@ storage::subscription_record validated(context& ctx, const add_options& o) {
         o.currency.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos)
         invalid(fmt::format("--currency: '{}' is not a 3-letter upper-case ISO code (e.g. KRW)",
                             o.currency));
+    // Amounts go to PortOne as they are; until they are converted per currency exponent, a
+    // $9.99 plan would be charged 999 dollars.
+    if (o.currency != "KRW")
+        invalid(fmt::format("--currency: only KRW is supported (got {})", o.currency));
     s.currency = o.currency;
     if (!calendar::parse_interval_unit(o.every))
         invalid(fmt::format("--every: '{}' is not one of day, week, month, year", o.every));
@@ -165,7 +169,9 @@ void add_subscription_add_command(CLI::App& subscription, action& selected) {
         ->required();
     sub->add_option("--name", o->name, "order name shown to the customer, 1-40 characters")
         ->required();
-    sub->add_option("--currency", o->currency, "ISO 4217 code")->capture_default_str();
+    sub->add_option("--currency", o->currency,
+                    "ISO 4217 code; only KRW is supported (amounts are sent as they are)")
+        ->capture_default_str();
     sub->add_option("--every", o->every, "interval unit: day, week, month or year")
         ->capture_default_str();
     sub->add_option("--count", o->count, "charge every COUNT units (1-1000)")
