@@ -42,11 +42,17 @@ transient_pass_delay_seconds = 120
 unknown_delays_seconds = [5, 50]
 unknown_then_every_seconds = 600
 unknown_give_up_seconds = 7200
+in_progress_margin_seconds = 10
+max_refusals = 7
+refusal_base_seconds = 30
+refusal_max_seconds = 900
 dunning_days = [2, 4]
 dunning_exhausted = "cancel"
 [guardrails]
 max_amount_per_charge = 1000000
 max_charges_per_pass = 50
+[breaker]
+halt_probe_seconds = 120
 [log]
 level = "debug"
 )";
@@ -99,6 +105,12 @@ TEST_CASE("a full configuration file sets every value") {
     CHECK(c.engine.max_amount_per_charge == 1000000);
     CHECK(c.engine.max_charges_per_pass == 50);
     CHECK_FALSE(c.engine.settle_unknown_immediately);
+    CHECK(c.engine.max_refusals == 7);
+    CHECK(c.engine.refusal_base_delay == 30s);
+    CHECK(c.engine.refusal_max_delay == 900s);
+    CHECK(c.engine.halt_probe_after == 120s);
+    // Trust floor: connect 2 s + charge 30 s + 1 s rounding + margin 10 s.
+    CHECK(c.engine.in_progress_floor == 43s);
     CHECK(c.log_level == "debug");
 }
 
@@ -133,6 +145,11 @@ TEST_CASE("an empty file gives the documented defaults") {
           billingd::domain::dunning_exhausted_action::mark_unpaid);
     CHECK(c.engine.max_amount_per_charge == 0);
     CHECK(c.engine.max_charges_per_pass == 0);
+    CHECK(c.engine.max_refusals == 5);
+    CHECK(c.engine.refusal_base_delay == 60s);
+    CHECK(c.engine.refusal_max_delay == 3600s);
+    CHECK(c.engine.halt_probe_after == 300s);
+    CHECK(c.engine.in_progress_floor == 101s);  // 10 s + 60 s + 1 s + 30 s
     CHECK(c.log_level == "info");
     CHECK(c.portone.imp_key.empty());
     CHECK(c.portone.imp_secret.empty());
@@ -197,6 +214,12 @@ TEST_CASE("invalid configurations are refused with the file, line and key") {
         {"cap below base",
          "[retry]\ntransient_base_seconds = 10\ntransient_cap_seconds = 5\n",
          {"'retry.transient_cap_seconds'"}},
+        {"refusal cap below its base",
+         "[retry]\nrefusal_base_seconds = 600\nrefusal_max_seconds = 60\n",
+         {"'retry.refusal_max_seconds'"}},
+        {"no refusal at all", "[retry]\nmax_refusals = 0\n", {"'retry.max_refusals'"}},
+        {"halt probe of zero seconds", "[breaker]\nhalt_probe_seconds = 0\n",
+         {"'breaker.halt_probe_seconds'"}},
         {"dunning days not increasing",
          "[retry]\ndunning_days = [3, 1]\n",
          {"'retry.dunning_days'", "increasing"}},
