@@ -353,9 +353,15 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
     auto g = gates(t);
     bool sends_held = false;
     int examined = 0;
+    int changed = 0;  // rows moved out of the due set without a request
     exhausted = false;
     while (picked.size() < free_slots) {
-        if (examined >= config.batch_size) return picked;  // keep the transaction short
+        if (examined >= config.batch_size) {
+            // Keep the transaction short; the caller comes back for the rest, unless every row
+            // looked at is held behind a gate (coming back would find the same rows).
+            exhausted = picked.empty() && changed == 0;
+            return picked;
+        }
         const auto want = static_cast<int>(std::min<std::size_t>(
             free_slots - picked.size(), static_cast<std::size_t>(config.batch_size - examined)));
         auto rows = sends_held ? store.due_in_doubt_charges(t, want) : store.due_charges(t, want);
@@ -380,21 +386,25 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
                     break;
                 case action_kind::cancel:
                     cancel(c, a.reason);
+                    ++changed;
                     break;
                 case action_kind::park:
                     park(c, a.reason);
+                    ++changed;
                     break;
                 case action_kind::none:
                     // Final or parked rows need no action (a hand edit set next_action_at).
                     c.next_action_at.reset();
                     c.updated_at = t;
                     store.update_charge(c);
+                    ++changed;
                     break;
                 case action_kind::hold:
                     if (a.at > t) {
                         c.next_action_at = a.at;
                         c.updated_at = t;
                         store.update_charge(c);
+                        ++changed;
                         break;
                     }
                     // Behind a gate: the row stays due for a later commit or pass.

@@ -937,3 +937,14 @@ TEST_CASE(
     h.run_at("2024-02-01T01:00:00Z");
     CHECK(h.state(sub, 1) == charge_state::paid);
 }
+
+TEST_CASE("a pass ends when more due charges than batch_size are all held behind a gate") {
+    harness h;
+    h.config.max_in_flight = 64;
+    h.config.batch_size = 8;
+    h.config.max_charges_per_hour = 3;
+    for (int i = 0; i < 40; ++i) h.add("c" + std::to_string(i), "2024-01-01");
+    const auto s = h.run_at("2024-01-01T01:00:00Z");  // must return, not spin
+    CHECK(s.paid == 3);
+    CHECK(s.work_left);
+}
