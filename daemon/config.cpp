@@ -368,14 +368,36 @@ config from_table(const toml::table& root, const std::string& source) {
     read_log(section("log", {"level"}), c);
 
     c.engine.max_in_flight = c.portone.max_in_flight;
-    // The trust floor: a charge request may be in progress at PortOne or the PG until its
-    // connect and read timeouts have passed, plus a margin for the PG's own processing.
-    c.engine.in_progress_floor = std::chrono::duration_cast<std::chrono::seconds>(
-                                     c.portone.connect_timeout + c.portone.charge_timeout) +
-                                 std::chrono::seconds{1} + c.in_progress_margin;
+    c.engine.in_progress_floor = trust_floor(c);
     c.engine.quiet_zone = calendar::find_zone(c.time_zone);
     return c;
 }
+
+}  // namespace
+
+std::chrono::seconds trust_floor(const config& c) {
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    const auto& p = c.portone;
+    // Measured from the write-ahead commit; the bytes may leave later. Worst case before the
+    // last request for a merchant_uid leaves: its turn at the pacer (every slot ahead of it),
+    // a getToken, the first send answered 401 only at its timeout, a second getToken, and the
+    // resend. That request may then be processed until our read timeout or PortOne's own 60 s
+    // for payment calls (PORTONE_V1.md), whichever is longer: a disconnect does not cancel it.
+    const auto pacing =
+        p.max_requests_per_second > 0
+            ? seconds{static_cast<std::int64_t>(static_cast<double>(p.max_in_flight) /
+                                                p.max_requests_per_second) +
+                      1}
+            : seconds{0};
+    const auto token = duration_cast<seconds>(p.connect_timeout + p.lookup_timeout);
+    const auto first_send = duration_cast<seconds>(p.connect_timeout + p.charge_timeout);
+    const auto last_send = duration_cast<seconds>(
+        p.connect_timeout + std::max<std::chrono::milliseconds>(p.charge_timeout, seconds{60}));
+    return pacing + 2 * token + first_send + last_send + seconds{2} + c.in_progress_margin;
+}
+
+namespace {
 
 std::string parse_failure(const toml::parse_error& e, const std::string& source) {
     return fmt::format("{}: {}", position(source, e.source()), e.description());

@@ -61,6 +61,10 @@ config parse_config_text(std::string_view text, const std::string& source);
 // Fills config.portone.imp_key/imp_secret from the credentials directory or the environment.
 void load_credentials(config& c, const environment& env);
 
+// How long after a charge request was written ahead it may still be in progress at PortOne
+// or the PG: the trust floor before a lookup's "no record" is believed.
+std::chrono::seconds trust_floor(const config& c);
+
 // parse_config_file + load_credentials.
 config load_config(const std::string& path, const environment& env = process_environment());
 

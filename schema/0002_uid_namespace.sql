@@ -104,6 +104,12 @@ SELECT id, customer_uid, amount, currency, order_name, interval_unit, interval_c
 DROP TABLE subscriptions;
 ALTER TABLE subscriptions_v2 RENAME TO subscriptions;
 
+CREATE TRIGGER subscriptions_uid_key_is_fixed BEFORE UPDATE OF uid_key ON subscriptions
+    WHEN NEW.uid_key IS NOT OLD.uid_key
+BEGIN
+    SELECT RAISE(ABORT, 'subscriptions: uid_key is part of every merchant_uid of the subscription');
+END;
+
 CREATE INDEX subscriptions_due ON subscriptions (next_due_at)
     WHERE next_due_at IS NOT NULL AND needs_attention IS NULL
       AND status IN ('trialing', 'active', 'past_due');

@@ -74,7 +74,8 @@ std::optional<std::string> paid_mismatch(const storage::charge_record& c,
 
 namespace {
 
-action make(action_kind kind, std::string reason, std::int64_t at = 0, bool probe = false) {
+action make(action_kind kind, std::string reason, std::int64_t at = 0,
+            probe_kind probe = probe_kind::none) {
     action a;
     a.kind = kind;
     a.reason = std::move(reason);
@@ -97,15 +98,18 @@ action decide_due(const storage::charge_record& c, const storage::subscription_r
     if (domain::is_final(c.state)) return make(action_kind::none, "final");
     if (c.state == charge_state::parked) return make(action_kind::none, "parked");
 
-    // A halt (configuration error) closes the way to PortOne for every request until its
-    // probe time; then exactly one request goes as the probe.
+    // A halt (configuration error) closes the way to PortOne until its probe time; then
+    // exactly one request goes as the probe: any request when the credentials were refused,
+    // a charge when only charging was (lookups go on meanwhile).
     const bool halt_closed = g.halted && (g.probe_in_flight || now < g.halt_probe_at);
-    const bool halt_probe = g.halted && !halt_closed;
+    const bool lookups_closed = halt_closed && g.halt_blocks_lookups;
+    const auto lookup_probe =
+        g.halted && g.halt_blocks_lookups && !halt_closed ? probe_kind::halt : probe_kind::none;
 
     if (in_doubt(c)) {
-        if (halt_closed) return make(action_kind::hold, "charging halted");
+        if (lookups_closed) return make(action_kind::hold, "charging halted");
         return make(action_kind::look_up, "money may have moved: look up before any resend", 0,
-                    halt_probe);
+                    lookup_probe);
     }
     if (c.state != charge_state::scheduled && c.state != charge_state::retry_wait &&
         c.state != charge_state::declined)
@@ -124,8 +128,15 @@ action decide_due(const storage::charge_record& c, const storage::subscription_r
         // Never sent: nothing can be at PortOne. Sent before (declined, refused): look it up
         // so a payment that did go through is recorded, and cancel only on "no record".
         if (c.attempt_count == 0) return make(action_kind::cancel, moved);
-        if (halt_closed) return make(action_kind::hold, "charging halted");
-        return make(action_kind::look_up, moved + ": look up, then cancel", 0, halt_probe);
+        if (lookups_closed) return make(action_kind::hold, "charging halted");
+        return make(action_kind::look_up, moved + ": look up, then cancel", 0, lookup_probe);
+    }
+    if (s->cancel_at_period_end && c.attempt_count == 0) {
+        // Canceled at the end of the previous period while this one waited (quiet hours, a
+        // trial, a gate): it is not charged, and the subscription ends now.
+        auto a = make(action_kind::cancel, "subscription canceled at period end");
+        a.end_subscription = true;
+        return a;
     }
     if (s->trial_end_at && *s->trial_end_at > now)
         return make(action_kind::hold, "in trial until the trial ends", *s->trial_end_at);
@@ -141,11 +152,11 @@ action decide_due(const storage::charge_record& c, const storage::subscription_r
                                            " times without settling (max_attempts_per_charge)");
 
     if (halt_closed) return make(action_kind::hold, "charging halted");
-    bool probe = halt_probe;
-    if (!probe && g.breaker_open) {
+    auto probe = g.halted ? probe_kind::halt : probe_kind::none;
+    if (probe == probe_kind::none && g.breaker_open) {
         if (g.probe_in_flight || now < g.breaker_probe_at)
             return make(action_kind::hold, "circuit breaker open");
-        probe = true;
+        probe = probe_kind::breaker;
     }
     if (p.max_charges_per_pass > 0 && g.charges_this_pass >= p.max_charges_per_pass)
         return count_limit("max_charges_per_pass",
@@ -228,7 +239,8 @@ lookup_decision decide_after_lookup(const storage::charge_record& c,
 
     // No new record at PortOne.
     if (c.last_refusal) {
-        // PortOne answered the latest request itself (it is not in progress) and said no.
+        // PortOne answered the latest request and said no; the PG leg of a "communication
+        // failure" may still run, so the retry never comes before the trust floor either.
         const auto refusals = c.refusal_count + 1;
         if (refusals >= p.max_refusals) {
             d.kind = lookup_kind::park;
@@ -243,6 +255,7 @@ lookup_decision decide_after_lookup(const storage::charge_record& c,
             full / 2 + static_cast<std::int64_t>(unit_random * static_cast<double>(full / 2));
         d.kind = lookup_kind::refused;
         d.at = now + std::max<std::int64_t>(1, delay);
+        if (last_sent_at) d.at = std::max(d.at, *last_sent_at + p.in_progress_floor);
         d.reason = "PortOne refused the charge (" + *c.last_refusal + "); refusal " +
                    std::to_string(refusals) + " of " + std::to_string(p.max_refusals);
         return d;

@@ -38,15 +38,18 @@ struct decision_policy {
     std::int64_t refusal_base_delay = 60;  // seconds; doubles per refusal
     std::int64_t refusal_max_delay = 3600;
     // How long a charge request may still be in progress at PortOne or the PG after it was
-    // written ahead: connect + charge timeout + margin.
-    std::int64_t in_progress_floor = 95;
+    // written ahead (daemon::trust_floor).
+    std::int64_t in_progress_floor = 222;
 };
 
 // Whether requests may go out now, from the executor's state.
 struct gate_state {
     bool stopping = false;
-    // A configuration error stopped all requests; one probe is allowed from halt_probe_at.
+    // A configuration error stopped charging; one probe is allowed from halt_probe_at. Bad
+    // credentials hold lookups too (halt_blocks_lookups); a charge-only error (the account's
+    // billing module, a charge endpoint that answers 404) does not, and is probed by a charge.
     bool halted = false;
+    bool halt_blocks_lookups = false;
     std::int64_t halt_probe_at = 0;
     // The circuit breaker holds new charges (lookups continue); one probe from probe_at.
     bool breaker_open = false;
@@ -68,12 +71,16 @@ enum class action_kind {
 };
 std::string_view to_string(action_kind k);
 
+// Which gate a request probes: its answer decides whether that gate opens.
+enum class probe_kind { none, halt, breaker };
+
 struct action {
     action_kind kind = action_kind::none;
     std::string reason;
-    std::int64_t at = 0;    // hold: when to act next; 0 keeps the row due
-    bool probe = false;     // send/look_up: the breaker's or the halt's probe
-    std::string guardrail;  // hold by a count limit: its name, for the guardrail event
+    std::int64_t at = 0;  // hold: when to act next; 0 keeps the row due
+    probe_kind probe = probe_kind::none;
+    std::string guardrail;          // hold by a count limit: its name, for the guardrail event
+    bool end_subscription = false;  // cancel: the subscription was set to cancel at period end
 };
 
 // What to do with one due charge. `subscription` is the row read in the same transaction,

@@ -84,7 +84,7 @@ engine::breaker_status engine::breaker() const {
     return b;
 }
 
-void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
+void engine::impl::record_call(const gateway::exchange& x, probe_kind probe) {
     // An enveloped refusal (HTTP 200, code != 0) is PortOne or the PG failing to process,
     // e.g. a KakaoPay outage: it counts like a 5xx.
     const bool refusal = x.result == gateway::outcome::refused && x.http_status == 200;
@@ -92,19 +92,24 @@ void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
         x.result == gateway::outcome::transient || refusal ||
         (x.result == gateway::outcome::unknown && (x.http_status == 0 || x.http_status >= 500));
     storage::charge_record none;
-    if (was_probe) {
-        probe_in_flight = false;
-        if (halted) {
-            if (x.result == gateway::outcome::config_error) {
-                halt_probe_at = now() + config.halt_probe_after.count();
-                decide(none, "halt_renewed", "probe refused again: " + x.message);
-            } else {
-                halted = false;
-                decide(none, "halt_lifted", "probe answered; charging resumes");
-            }
-            return;
+    if (probe != probe_kind::none) probe_in_flight = false;
+    if (probe == probe_kind::halt && halted) {
+        // Only a clear answer from PortOne lifts a halt; no answer at all proves nothing.
+        const bool no_answer =
+            x.result == gateway::outcome::transient ||
+            (x.result == gateway::outcome::unknown && (x.http_status == 0 || x.http_status >= 500));
+        if (x.result == gateway::outcome::config_error || no_answer) {
+            halt_probe_at = now() + config.halt_probe_after.count();
+            decide(none, "halt_renewed",
+                   (no_answer ? "probe got no answer: " : "probe refused again: ") + x.message);
+        } else {
+            halted = false;
+            halt_blocks_lookups = false;
+            decide(none, "halt_lifted", "probe answered; charging resumes");
         }
+        return;
     }
+    const bool was_probe = probe == probe_kind::breaker;
     recent_calls.push_back(failed);
     while (recent_calls.size() > std::max<std::size_t>(1, config.breaker_window))
         recent_calls.pop_front();
@@ -133,10 +138,11 @@ void engine::impl::record_call(const gateway::exchange& x, bool was_probe) {
     }
 }
 
-void engine::impl::halt(const std::string& reason) {
+void engine::impl::halt(const std::string& reason, bool blocks_lookups) {
     halt_probe_at = now() + config.halt_probe_after.count();
     summary.halted = true;
     summary.halt_reason = reason;
+    halt_blocks_lookups = halt_blocks_lookups || blocks_lookups;
     if (halted) return;
     halted = true;
     halt_reason = reason;
@@ -159,6 +165,7 @@ gate_state engine::impl::gates(std::int64_t t) {
     gate_state g;
     g.stopping = stopping;
     g.halted = halted;
+    g.halt_blocks_lookups = halt_blocks_lookups;
     g.halt_probe_at = halt_probe_at;
     g.breaker_open = breaker_open;
     g.breaker_probe_at = breaker_probe_at;
@@ -378,14 +385,21 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
                     ++g.charges_this_pass;
                     ++g.charges_last_hour;
                     ++charges_this_pass;
-                    if (a.probe) g.probe_in_flight = probe_in_flight = true;
+                    if (a.probe != probe_kind::none) g.probe_in_flight = probe_in_flight = true;
                     break;
                 case action_kind::look_up:
                     picked.push_back(write_ahead_lookup(c, a.probe));
-                    if (a.probe) g.probe_in_flight = probe_in_flight = true;
+                    if (a.probe != probe_kind::none) g.probe_in_flight = probe_in_flight = true;
                     break;
                 case action_kind::cancel:
                     cancel(c, a.reason);
+                    if (a.end_subscription && s &&
+                        domain::subscription_transition_allowed(
+                            s->status, domain::subscription_status::canceled)) {
+                        store.set_schedule(s->id, s->next_period, std::nullopt, t);
+                        set_subscription_status(*s, domain::subscription_status::canceled,
+                                                a.reason);
+                    }
                     ++changed;
                     break;
                 case action_kind::park:
@@ -424,7 +438,7 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
 }
 
 job engine::impl::write_ahead_charge(storage::charge_record& c,
-                                     const storage::subscription_record& s, bool probe) {
+                                     const storage::subscription_record& s, probe_kind probe) {
     ++c.attempt_count;
     c.next_action_at.reset();
     c.last_refusal.reset();
@@ -457,7 +471,7 @@ job engine::impl::write_ahead_charge(storage::charge_record& c,
     return j;
 }
 
-job engine::impl::write_ahead_lookup(storage::charge_record& c, bool probe) {
+job engine::impl::write_ahead_lookup(storage::charge_record& c, probe_kind probe) {
     if (!c.unknown_since && in_doubt(c)) c.unknown_since = now();
     ++c.lookup_count;
     c.next_action_at.reset();

@@ -65,9 +65,10 @@ struct engine_config {
     std::chrono::seconds refusal_base_delay{60};
     std::chrono::seconds refusal_max_delay{3600};
     // Trust floor: how long after a charge request was written ahead it may still be in
-    // progress at PortOne or the PG (connect + charge timeout + margin). A lookup's "no record"
-    // before that is not trusted.
-    std::chrono::seconds in_progress_floor{95};
+    // progress at PortOne or the PG (the daemon derives it from [portone] timeouts, see
+    // daemon::trust_floor; this default is the one for default timeouts). A lookup's "no
+    // record" before that is not trusted.
+    std::chrono::seconds in_progress_floor{222};
     // After a configuration error halts charging, one probe request is sent this much later;
     // a clear answer lifts the halt, another configuration error renews it.
     std::chrono::seconds halt_probe_after{300};

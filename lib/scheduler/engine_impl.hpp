@@ -20,7 +20,7 @@ struct job {
     kind what = kind::charge;
     storage::charge_record charge;        // as committed by the write-ahead transaction
     std::int64_t request_attempt_id = 0;  // the committed `request` journal row
-    bool probe = false;                   // the breaker's or the halt's probe
+    probe_kind probe = probe_kind::none;  // the gate whose probe this request is
     gateway::charge_request request;      // for charges
 };
 
@@ -47,11 +47,13 @@ struct engine::impl {
 
     bool stopping = false;
 
-    // Halt (configuration error): no request at all until halt_probe_at, then one probe.
+    // Halt (configuration error): no charge (and with refused credentials no lookup either)
+    // until halt_probe_at, then one probe.
     bool halted = false;
+    bool halt_blocks_lookups = false;
     std::string halt_reason;
     std::int64_t halt_probe_at = 0;
-    void halt(const std::string& reason);
+    void halt(const std::string& reason, bool blocks_lookups);
 
     // Circuit breaker: outcomes of recent calls, true = failure (transport, 5xx, 429,
     // HTTP-200 refusal).
@@ -59,7 +61,7 @@ struct engine::impl {
     bool breaker_open = false;
     std::int64_t breaker_probe_at = 0;
     bool probe_in_flight = false;  // of either kind
-    void record_call(const gateway::exchange& x, bool was_probe);
+    void record_call(const gateway::exchange& x, probe_kind probe);
 
     bool guardrail_reported = false;
     void guardrail_event(const std::string& which, const std::string& detail);
@@ -86,8 +88,8 @@ struct engine::impl {
     std::vector<job> commit_step(bool& exhausted);
     std::vector<job> pick_due(std::size_t free_slots, bool& exhausted);
     job write_ahead_charge(storage::charge_record& c, const storage::subscription_record& s,
-                           bool probe);
-    job write_ahead_lookup(storage::charge_record& c, bool probe);
+                           probe_kind probe);
+    job write_ahead_lookup(storage::charge_record& c, probe_kind probe);
     boost::asio::awaitable<job_result> execute(job j);
 
     // outcomes.cpp

@@ -16,6 +16,34 @@ std::chrono::sys_seconds from_unix(std::int64_t t) {
     return std::chrono::sys_seconds{std::chrono::seconds{t}};
 }
 
+namespace {
+
+// Whether period `period` of the rule stays within the years date arithmetic handles (it
+// wraps beyond); counts are bounded (1..1000, 0..max_period_index) so nothing here overflows.
+bool within_calendar(calendar::interval_unit unit, std::int64_t count, calendar::local_days anchor,
+                     std::int64_t period) {
+    const auto year = static_cast<int>(std::chrono::year_month_day{anchor}.year());
+    const std::int64_t intervals = period * count;
+    std::int64_t years = 0;
+    switch (unit) {
+        case calendar::interval_unit::day:
+            years = intervals / 365 + 1;
+            break;
+        case calendar::interval_unit::week:
+            years = intervals * 7 / 365 + 1;
+            break;
+        case calendar::interval_unit::month:
+            years = intervals / 12 + 1;
+            break;
+        case calendar::interval_unit::year:
+            years = intervals;
+            break;
+    }
+    return year + years <= 9999;
+}
+
+}  // namespace
+
 rule_or_error billing_rule_of(const storage::subscription_record& s) {
     rule_or_error out;
     const auto unit = calendar::parse_interval_unit(s.interval_unit);
@@ -24,8 +52,8 @@ rule_or_error billing_rule_of(const storage::subscription_record& s) {
     const auto* zone = calendar::find_zone(s.time_zone);
     if (!unit)
         out.error = "unknown interval_unit '" + s.interval_unit + "'";
-    else if (s.interval_count < 1)
-        out.error = "interval_count must be at least 1";
+    else if (s.interval_count < 1 || s.interval_count > 1000)
+        out.error = "interval_count " + std::to_string(s.interval_count) + " is outside 1..1000";
     else if (!anchor)
         out.error = "anchor_date '" + s.anchor_date + "' is not a date";
     else if (!at)
@@ -37,6 +65,8 @@ rule_or_error billing_rule_of(const storage::subscription_record& s) {
                     std::to_string(domain::max_period_index);
     else if (s.currency != "KRW")
         out.error = "currency " + s.currency + " is not supported (KRW only)";
+    else if (!within_calendar(*unit, s.interval_count, *anchor, s.next_period + 1))
+        out.error = "period " + std::to_string(s.next_period) + " falls after the year 9999";
     else
         out.rule =
             calendar::billing_rule{*unit, static_cast<int>(s.interval_count), *anchor, *at, zone};

@@ -137,8 +137,9 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
                 park(c,
                      "invalid billing key: PortOne does not know customer_uid " + c.customer_uid);
                 if (auto s = store.find_subscription(c.subscription_id);
-                    s && domain::subscription_transition_allowed(
-                             s->status, domain::subscription_status::past_due))
+                    s && expects_period(*s, c.period_index) &&
+                    domain::subscription_transition_allowed(s->status,
+                                                            domain::subscription_status::past_due))
                     set_subscription_status(*s, domain::subscription_status::past_due,
                                             "invalid billing key");
             } else {
@@ -159,11 +160,13 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
             if (x.http_status == 404 || (x.http_status >= 300 && x.http_status < 400)) {
                 // Something other than PortOne's charge endpoint answered: base_url is wrong.
                 // Whether it forwarded the charge is not known: reconcile once the halt lifts.
-                halt("charge endpoint answered " + x.message + " (check [portone] base_url)");
+                halt("charge endpoint answered " + x.message + " (check [portone] base_url)",
+                     false);
                 mark_unknown(c, "charge endpoint answered " + x.message, halt_probe_at);
             } else {
-                // 401 after a token refresh, or the account's billing module: not processed.
-                halt("PortOne configuration error: " + x.message);
+                // 401 after a token refresh (every request will be refused), or the account's
+                // billing module (charges only): not processed.
+                halt("PortOne configuration error: " + x.message, x.http_status == 401);
                 c.next_action_at = halt_probe_at;
                 transition(c, charge_state::retry_wait, "not processed: " + x.message);
             }
@@ -214,7 +217,7 @@ void engine::impl::apply_lookup_answer(storage::charge_record& c, const job_resu
             return;
         case lookup_kind::halt:
             mark_unknown(c, d.reason);
-            halt("PortOne configuration error on lookup: " + r.lookup->journal.message);
+            halt("PortOne configuration error on lookup: " + r.lookup->journal.message, true);
             return;
     }
 }
@@ -259,8 +262,9 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
         transition(c, charge_state::declined, reason);
         decide(c, "declined",
                reason + "; dunning retry at " + calendar::format_utc(from_unix(*c.next_action_at)));
-        if (s && domain::subscription_transition_allowed(s->status,
-                                                         domain::subscription_status::past_due))
+        if (s && expects_period(*s, c.period_index) &&
+            domain::subscription_transition_allowed(s->status,
+                                                    domain::subscription_status::past_due))
             set_subscription_status(*s, domain::subscription_status::past_due, reason);
         return;
     }
@@ -269,7 +273,9 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
     transition(c, charge_state::canceled,
                "dunning exhausted after " + std::to_string(c.decline_count) + " declines");
     decide(c, "dunning_exhausted", reason);
-    if (!s) return;
+    // A late decline of a period the subscription moved past (paused and resumed meanwhile)
+    // closes that charge only: it says nothing about the subscription as it is now.
+    if (!s || !expects_period(*s, c.period_index)) return;
     const auto to = config.dunning.when_exhausted == domain::dunning_exhausted_action::cancel
                         ? domain::subscription_status::canceled
                         : domain::subscription_status::unpaid;

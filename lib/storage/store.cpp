@@ -203,8 +203,9 @@ struct store::statements {
           due_in_doubt_charges(
               db, select_from(charge_columns,
                               "FROM charges WHERE next_action_at IS NOT NULL AND "
-                              "next_action_at <= ?1 AND state IN ('sending', 'unknown', "
-                              "'reconciling') ORDER BY next_action_at LIMIT ?2")),
+                              "next_action_at <= ?1 AND (state IN ('sending', 'unknown', "
+                              "'reconciling') OR (state = 'retry_wait' AND unknown_since IS NOT "
+                              "NULL)) ORDER BY next_action_at LIMIT ?2")),
           charges_in_state(db, select_from(charge_columns,
                                            "FROM charges WHERE state = ?1 ORDER BY id LIMIT ?2")),
           charges_of_subscription(db, select_from(charge_columns,

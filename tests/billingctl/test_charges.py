@@ -156,19 +156,23 @@ def resolve(ctl, unknown_cid):
 
 def info_shows_the_install_id(ctl):
     info = ctl.json("info")
-    install = ctl.row("SELECT install_id FROM install")["install_id"]
-    check(info is not None and info["install_id"] == install and len(install) == 8,
-          f"info --json names the database's install id: {info} {install}")
-    r = ctl.run("info")
-    check(r.returncode == 0 and install in r.stdout and "merchant_uid" in r.stdout,
-          f"info prints the install id and the merchant_uid format: {r.stdout}")
-    # A configuration naming another prefix belongs to another database: refused.
-    cfg = os.path.join(ctl.dir, "other.toml")
-    with open(cfg, "w") as f:
-        f.write(f'database = "{ctl.db_path}"\n[billing]\nmerchant_uid_prefix = "other"\n')
-    expect_exit(ctl.run("--config", cfg, "info", database=False), 78,
-                "a configuration naming another prefix", install)
+    check(info is not None and info["install_id"] is None,
+          f"--database alone leaves the install id to the configuration: {info}")
 
+    def config(prefix):
+        path = os.path.join(ctl.dir, f"{prefix}.toml")
+        with open(path, "w") as f:
+            f.write(f'database = "{ctl.db_path}"\n[billing]\nmerchant_uid_prefix = "{prefix}"\n')
+        return path
+
+    r = ctl.run("--config", config("shop_7"), "info", database=False)
+    check(r.returncode == 0 and "shop_7" in r.stdout and "merchant_uid" in r.stdout,
+          f"info names the install id from the configuration and the merchant_uid format: {r}")
+    info = ctl.json("info")
+    check(info is not None and info["install_id"] == "shop_7", f"info --json: {info}")
+    # A configuration naming another prefix belongs to another database: refused.
+    expect_exit(ctl.run("--config", config("other"), "info", database=False), 78,
+                "a configuration naming another prefix", "shop_7")
 
 ctl = Ctl()
 first_sub, unknown_charge = read_commands(ctl)

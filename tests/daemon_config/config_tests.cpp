@@ -109,8 +109,9 @@ TEST_CASE("a full configuration file sets every value") {
     CHECK(c.engine.refusal_base_delay == 30s);
     CHECK(c.engine.refusal_max_delay == 900s);
     CHECK(c.engine.halt_probe_after == 120s);
-    // Trust floor: connect 2 s + charge 30 s + 1 s rounding + margin 10 s.
-    CHECK(c.engine.in_progress_floor == 43s);
+    // Trust floor: pacing 4/2.5 s + 1, two getTokens of 2 + 5 s, the first send 2 + 30 s, the
+    // resend 2 + 60 s (PortOne's own bound), 2 s rounding, margin 10 s.
+    CHECK(c.engine.in_progress_floor == 2s + 14s + 32s + 62s + 2s + 10s);
     CHECK(c.log_level == "debug");
 }
 
@@ -149,7 +150,8 @@ TEST_CASE("an empty file gives the documented defaults") {
     CHECK(c.engine.refusal_base_delay == 60s);
     CHECK(c.engine.refusal_max_delay == 3600s);
     CHECK(c.engine.halt_probe_after == 300s);
-    CHECK(c.engine.in_progress_floor == 101s);  // 10 s + 60 s + 1 s + 30 s
+    // Two getTokens (10 + 15 s), two sends (10 + 60 s), 2 s rounding, margin 30 s.
+    CHECK(c.engine.in_progress_floor == 50s + 140s + 2s + 30s);
     CHECK(c.log_level == "info");
     CHECK(c.portone.imp_key.empty());
     CHECK(c.portone.imp_secret.empty());
@@ -218,7 +220,8 @@ TEST_CASE("invalid configurations are refused with the file, line and key") {
          "[retry]\nrefusal_base_seconds = 600\nrefusal_max_seconds = 60\n",
          {"'retry.refusal_max_seconds'"}},
         {"no refusal at all", "[retry]\nmax_refusals = 0\n", {"'retry.max_refusals'"}},
-        {"halt probe of zero seconds", "[breaker]\nhalt_probe_seconds = 0\n",
+        {"halt probe of zero seconds",
+         "[breaker]\nhalt_probe_seconds = 0\n",
          {"'breaker.halt_probe_seconds'"}},
         {"dunning days not increasing",
          "[retry]\ndunning_days = [3, 1]\n",

@@ -27,13 +27,13 @@ with Sim("--seed", "3", "--prefix", "pay-=pay", "--prefix", "decline-=decline") 
             if step in ("after_write_ahead_commit", "after_request_written"):
                 check(in_doubt > 0, f"{step}: the crash left no 'sending' row")
             # The restart looks every row in doubt up at once; "no record" is trusted only past
-            # the trust floor (write-ahead + connect 2 s + charge 2 s + margin 30 s), so a row
+            # the trust floor (106 s with these timeouts: see daemon::trust_floor), so a row
             # whose request never left stays in doubt until a run after the floor.
             r = ws.once(as_of=as_of)
             check(r.returncode in (0, 1), f"{step}:{occurrence}: restart exited {r.returncode}: {r.stderr[-500:]}")
             check(ws.scalar("SELECT count(*) FROM charges WHERE state IN ('sending', 'reconciling')") == 0,
                   f"{step}:{occurrence}: rows left on the wire after the restart")
-            r = ws.once(as_of="2025-05-10T01:01:00Z")
+            r = ws.once(as_of="2025-05-10T01:05:00Z")
             check(r.returncode == 0, f"{step}:{occurrence}: run past the floor exited {r.returncode}: {r.stderr[-500:]}")
             paid = check_ledger_agrees(ws, sim)
             states = [c["state"] for c in ws.charges()]

@@ -11,6 +11,7 @@ using domain::charge_state;
 using domain::subscription_status;
 using scheduler::action_kind;
 using scheduler::lookup_kind;
+using scheduler::probe_kind;
 
 namespace {
 
@@ -54,7 +55,7 @@ struct due_row {
     std::optional<storage::subscription_record> s;
     scheduler::gate_state g;
     action_kind expected;
-    bool probe = false;
+    scheduler::probe_kind probe = scheduler::probe_kind::none;
     std::int64_t at = 0;
     const char* reason_has = "";
 };
@@ -90,48 +91,64 @@ TEST_CASE("decide_due: one row per guard") {
                   g.breaker_probe_at = now + 30;
               }),
          action_kind::look_up},
-        {"in doubt while halted: held", charge(charge_state::unknown), s,
+        {"in doubt while halted by refused credentials: held", charge(charge_state::unknown), s,
+         with(open,
+              [](auto& g) {
+                  g.halted = true;
+                  g.halt_blocks_lookups = true;
+                  g.halt_probe_at = now + 60;
+              }),
+         action_kind::hold},
+        {"in doubt while only charging is halted: looked up", charge(charge_state::unknown), s,
          with(open,
               [](auto& g) {
                   g.halted = true;
                   g.halt_probe_at = now + 60;
               }),
-         action_kind::hold},
-        {"in doubt at the halt's probe time: the lookup is the probe",
+         action_kind::look_up},
+        {"in doubt at the credential halt's probe time: the lookup is the probe",
          charge(charge_state::unknown), s,
          with(open,
               [](auto& g) {
                   g.halted = true;
+                  g.halt_blocks_lookups = true;
                   g.halt_probe_at = now;
               }),
-         action_kind::look_up, true},
+         action_kind::look_up, probe_kind::halt},
+        {"canceled at period end while waiting, never sent: canceled, the subscription ends", c,
+         with(s, [](auto& x) { x.cancel_at_period_end = true; }), open, action_kind::cancel,
+         probe_kind::none, 0, "period end"},
+        {"canceled at period end during dunning: the owed period is still collected",
+         with(charge(charge_state::declined), [](auto& x) { x.attempt_count = 1; }),
+         with(s, [](auto& x) { x.cancel_at_period_end = true; }), open, action_kind::send},
         {"subscription gone, never sent: canceled", c, std::nullopt, open, action_kind::cancel,
-         false, 0, "gone"},
+         probe_kind::none, 0, "gone"},
         {"subscription paused, never sent: canceled", c,
          with(s, [](auto& x) { x.status = subscription_status::paused; }), open,
-         action_kind::cancel, false, 0, "paused"},
+         action_kind::cancel, probe_kind::none, 0, "paused"},
         {"subscription canceled after a decline: looked up, then canceled",
          with(charge(charge_state::declined), [](auto& x) { x.attempt_count = 1; }),
          with(s, [](auto& x) { x.status = subscription_status::canceled; }), open,
-         action_kind::look_up, false, 0, "canceled"},
+         action_kind::look_up, probe_kind::none, 0, "canceled"},
         {"subscription moved past the period (resume), never sent: canceled", c,
-         with(s, [](auto& x) { x.next_period = 5; }), open, action_kind::cancel, false, 0,
-         "period 5"},
+         with(s, [](auto& x) { x.next_period = 5; }), open, action_kind::cancel, probe_kind::none,
+         0, "period 5"},
         {"subscription moved past the period after a send: looked up",
          with(charge(charge_state::retry_wait), [](auto& x) { x.attempt_count = 2; }),
          with(s, [](auto& x) { x.next_period = 5; }), open, action_kind::look_up},
         {"in trial: held until the trial ends", c,
-         with(s, [](auto& x) { x.trial_end_at = now + 3600; }), open, action_kind::hold, false,
-         now + 3600},
+         with(s, [](auto& x) { x.trial_end_at = now + 3600; }), open, action_kind::hold,
+         probe_kind::none, now + 3600},
         {"trial over: sent", c, with(s, [](auto& x) { x.trial_end_at = now; }), open,
          action_kind::send},
         {"a currency other than KRW is parked, never sent in the wrong unit",
-         with(c, [](auto& x) { x.currency = "USD"; }), s, open, action_kind::park, false, 0, "USD"},
+         with(c, [](auto& x) { x.currency = "USD"; }), s, open, action_kind::park, probe_kind::none,
+         0, "USD"},
         {"amount above max_amount_per_charge: parked", with(c, [](auto& x) { x.amount = 100'001; }),
-         s, open, action_kind::park, false, 0, "max_amount_per_charge"},
+         s, open, action_kind::park, probe_kind::none, 0, "max_amount_per_charge"},
         {"sent max_attempts_per_charge times: parked",
-         with(c, [](auto& x) { x.attempt_count = 50; }), s, open, action_kind::park, false, 0,
-         "max_attempts_per_charge"},
+         with(c, [](auto& x) { x.attempt_count = 50; }), s, open, action_kind::park,
+         probe_kind::none, 0, "max_attempts_per_charge"},
         {"halted: held behind the gate", c, s,
          with(open,
               [](auto& g) {
@@ -153,7 +170,7 @@ TEST_CASE("decide_due: one row per guard") {
                   g.halted = true;
                   g.halt_probe_at = now;
               }),
-         action_kind::send, true},
+         action_kind::send, probe_kind::halt},
         {"breaker open: held", c, s,
          with(open,
               [](auto& g) {
@@ -167,7 +184,7 @@ TEST_CASE("decide_due: one row per guard") {
                   g.breaker_open = true;
                   g.breaker_probe_at = now;
               }),
-         action_kind::send, true},
+         action_kind::send, probe_kind::breaker},
         {"breaker open, probe on the wire: held", c, s,
          with(open,
               [](auto& g) {
@@ -177,14 +194,14 @@ TEST_CASE("decide_due: one row per guard") {
               }),
          action_kind::hold},
         {"max_charges_per_pass reached: held, stays due", c, s,
-         with(open, [](auto& g) { g.charges_this_pass = 10; }), action_kind::hold, false, 0,
-         "this pass"},
+         with(open, [](auto& g) { g.charges_this_pass = 10; }), action_kind::hold, probe_kind::none,
+         0, "this pass"},
         {"max_charges_per_hour reached (journal, survives restarts): held", c, s,
-         with(open, [](auto& g) { g.charges_last_hour = 100; }), action_kind::hold, false, 0,
-         "last hour"},
+         with(open, [](auto& g) { g.charges_last_hour = 100; }), action_kind::hold,
+         probe_kind::none, 0, "last hour"},
         {"quiet hours: held until they end", c, s,
-         with(open, [](auto& g) { g.quiet_until = now + 600; }), action_kind::hold, false,
-         now + 600},
+         with(open, [](auto& g) { g.quiet_until = now + 600; }), action_kind::hold,
+         probe_kind::none, now + 600},
         {"a dunning retry of a declined charge is sent",
          with(charge(charge_state::declined), [](auto& x) { x.attempt_count = 1; }), s, open,
          action_kind::send},
@@ -198,6 +215,16 @@ TEST_CASE("decide_due: one row per guard") {
         CHECK(a.at == row.at);
         CHECK(a.reason.find(row.reason_has) != std::string::npos);
     }
+}
+
+TEST_CASE("a charge canceled at period end also ends its subscription") {
+    auto s = subscription();
+    s.cancel_at_period_end = true;
+    const auto a = scheduler::decide_due(charge(), &s, now, {}, policy());
+    CHECK(a.kind == action_kind::cancel);
+    CHECK(a.end_subscription);
+    s.cancel_at_period_end = false;
+    CHECK_FALSE(scheduler::decide_due(charge(), &s, now, {}, policy()).end_subscription);
 }
 
 TEST_CASE("count limits name their guardrail; gates that lift by themselves do not") {
@@ -300,8 +327,12 @@ TEST_CASE("decide_after_lookup: one row per answer") {
         {"only earlier failures past the floor: resend",
          with(unknown, [](auto& x) { x.decline_count = 1; }), s,
          lookup(outcome::declined, {payment("failed")}), long_ago, lookup_kind::resend},
-        {"no record after a refusal: a counted refusal, later (no floor: it was answered)", refused,
-         s, lookup(outcome::not_found, {}), now - 1, lookup_kind::refused, 0, "refusal 1 of 3"},
+        {"no record after a refusal: a counted refusal, retried past the trust floor", refused, s,
+         lookup(outcome::not_found, {}), now - 1, lookup_kind::refused, now - 1 + 95,
+         "refusal 1 of 3"},
+        {"a refusal long after the send: retried after the refusal delay", refused, s,
+         lookup(outcome::not_found, {}), long_ago, lookup_kind::refused, now + 45,
+         "refusal 1 of 3"},
         {"old failures only after a refusal of re-use: a refusal",
          with(refused, [](auto& x) { x.decline_count = 1; }), s,
          lookup(outcome::declined, {payment("failed")}), now - 1, lookup_kind::refused},

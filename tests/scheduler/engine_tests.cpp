@@ -212,15 +212,15 @@ TEST_CASE(
     CHECK(h.eng().recover() == 1);
     CHECK(h.state(sub, 0) == charge_state::unknown);
     // Looked up at once, but "no record" is not trusted while the request may still be at
-    // PortOne or the PG (write-ahead time + connect + charge timeout + margin = 95 s).
+    // PortOne or the PG (write-ahead time + the trust floor, 222 s with default timeouts).
     h.run_at("2024-01-01T01:00:05Z");
     CHECK(h.gw.calls == std::vector<std::string>{"lookup:" + uid});
     CHECK(h.state(sub, 0) == charge_state::unknown);
     CHECK(h.store->charges_of_subscription(sub).front().next_action_at ==
-          utc("2024-01-01T01:01:35Z").time_since_epoch().count());
-    h.run_at("2024-01-01T01:01:34Z");
+          utc("2024-01-01T01:03:42Z").time_since_epoch().count());
+    h.run_at("2024-01-01T01:03:41Z");
     CHECK(h.gw.calls.size() == 1);
-    h.run_at("2024-01-01T01:01:35Z");
+    h.run_at("2024-01-01T01:03:42Z");
     REQUIRE(h.gw.calls.size() == 3);
     CHECK(h.gw.calls[1] == "lookup:" + uid);  // looked up again past the floor
     CHECK(h.gw.calls[2] == "charge:" + uid);  // then resent with the same merchant_uid
@@ -437,7 +437,7 @@ TEST_CASE("the circuit breaker stops new charges while PortOne fails and resumes
     h.gw.down = false;
     h.run_at("2024-01-01T01:00:31Z");  // a probe succeeds, sending resumes
     CHECK_FALSE(h.eng().breaker().open);
-    h.run_at("2024-01-01T01:02:31Z");  // the 503s are resent once past the trust floor
+    h.run_at("2024-01-01T01:10:00Z");  // the 503s are resent once past the trust floor
     for (auto sub : subs) {
         CHECK(h.state(sub, 0) == charge_state::paid);
         CHECK(h.gw.paid_count(h.uid(sub, 0)) == 1);
@@ -630,7 +630,7 @@ TEST_CASE("a lookup that finds only earlier declines means the latest attempt ne
     h.gw.down = false;
     h.run_at("2024-01-02T01:00:01Z");  // only the first decline, but the 503 may be in progress
     CHECK(h.state(sub, 0) == charge_state::unknown);
-    h.run_at("2024-01-02T01:02:00Z");  // past the trust floor: resend, paid
+    h.run_at("2024-01-02T01:10:00Z");  // past the trust floor: resend, paid
     const auto c = h.store->charges_of_subscription(sub).front();
     CHECK(c.state == charge_state::paid);
     CHECK(c.decline_count == 1);
@@ -947,4 +947,72 @@ TEST_CASE("a pass ends when more due charges than batch_size are all held behind
     const auto s = h.run_at("2024-01-01T01:00:00Z");  // must return, not spin
     CHECK(s.paid == 3);
     CHECK(s.work_left);
+}
+
+TEST_CASE("a charge held behind a gate is not sent once its subscription cancels at period end") {
+    harness h;
+    h.config.max_charges_per_hour = 1;
+    const auto first = h.add("c1", "2024-01-01");
+    const auto second = h.add("c2", "2024-01-01");
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.state(first, 0) == charge_state::paid);
+    REQUIRE(h.state(second, 0) == charge_state::scheduled);  // held by the hourly cap
+    h.store->set_cancel_at_period_end(second, true, 0);      // billingctl cancel --at-period-end
+    h.run_at("2024-01-01T02:00:01Z");
+    CHECK(h.state(second, 0) == charge_state::canceled);
+    CHECK(h.store->find_subscription(second)->status == subscription_status::canceled);
+    CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + h.uid(second, 0)) == 0);
+}
+
+TEST_CASE("a late decline of a period the subscription moved past leaves the subscription alone") {
+    harness h;
+    h.config.settle_unknown_immediately = true;
+    h.config.dunning.retry_after = {std::chrono::days{1}};
+    h.config.dunning.when_exhausted = domain::dunning_exhausted_action::cancel;
+    const auto sub = h.add("lost", "2024-01-01");
+    h.gw.behaviour["lost"] = "decline_lost";  // declined every time, the answer lost
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.state(sub, 0) == charge_state::declined);
+    h.gw.yields = 0;
+    // The dunning retry's answer is lost; before its lookup, the operator pauses and resumes:
+    // the subscription moves on to period 1 and is active.
+    h.gw.on_charge = [&](const gateway::charge_request&) {
+        sqlite3* db = nullptr;
+        sqlite3_open(h.db_path().c_str(), &db);
+        sqlite3_exec(db, "UPDATE subscriptions SET status = 'active', next_period = 1", nullptr,
+                     nullptr, nullptr);
+        sqlite3_close(db);
+        h.gw.on_charge = nullptr;
+    };
+    h.run_at("2024-01-02T01:00:00Z");
+    h.run_at("2024-01-02T02:00:00Z");
+    const auto c = h.store->charges_of_subscription(sub).front();
+    CHECK(c.decline_count == 2);  // the second decline was found and recorded
+    CHECK(c.state == charge_state::canceled);
+    CHECK(h.store->find_subscription(sub)->status == subscription_status::active);
+}
+
+TEST_CASE("a halt of charging only lets lookups go on, and a lookup does not lift it") {
+    harness h;
+    h.config.max_in_flight = 1;
+    h.config.settle_unknown_immediately = true;
+    const auto slow = h.add("slow", "2024-01-01");
+    const auto broken = h.add("broken", "2024-01-01");
+    h.gw.behaviour["slow"] = "ready";             // stays in doubt: looked up again and again
+    h.gw.behaviour["broken"] = "module_missing";  // the account's billing module: charges only
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.eng().halted());
+    REQUIRE(h.state(slow, 0) == charge_state::unknown);
+    const auto lookups = [&] {
+        return std::count(h.gw.calls.begin(), h.gw.calls.end(), "lookup:" + h.uid(slow, 0));
+    };
+    const auto before = lookups();
+    h.run_at("2024-01-01T01:01:00Z");  // its next lookup is due; the halt holds charges only
+    CHECK(lookups() > before);
+    CHECK(h.eng().halted());
+    CHECK(h.state(broken, 0) == charge_state::retry_wait);
+    h.gw.behaviour["broken"] = "pay";  // the billing module was set up
+    h.run_at("2024-01-01T01:05:00Z");  // the probe is a charge
+    CHECK_FALSE(h.eng().halted());
+    CHECK(h.state(broken, 0) == charge_state::paid);
 }

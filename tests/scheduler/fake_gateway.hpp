@@ -85,6 +85,10 @@ class fake_gateway final : public gateway::client {
             r.journal.code = -1;
             r.journal.result = outcome::refused;
             r.journal.message = "PG사 통신 중 오류가 발생했습니다";
+        } else if (b == "module_missing") {
+            r.journal.code = 1;
+            r.journal.result = outcome::config_error;
+            r.journal.message = "비인증결제모듈 사용정보를 찾을 수 없습니다.";
         } else if (b == "wrong_endpoint") {
             r.journal.http_status = 404;
             r.journal.result = outcome::config_error;
@@ -119,13 +123,14 @@ class fake_gateway final : public gateway::client {
                 p.status = "failed";
             if (b == "wrong_amount") p.amount += 1;
             if (b == "ready") p.status = "ready";
+            if (b == "decline_lost") p.status = "failed";  // declined, the answer lost
             ledger.push_back(p);
             gateway::payment answer = to_payment(p);
             answer.fail_reason = p.status == "failed" ? "한도초과" : "";
             answer.paid_at = p.status == "paid" ? 1 : 0;
             r.journal.code = 0;
             r.journal.imp_uid = p.imp_uid;
-            if (b == "unknown_after_commit" || b == "ready") {
+            if (b == "unknown_after_commit" || b == "ready" || b == "decline_lost") {
                 r.journal.http_status = 0;
                 r.journal.code.reset();
                 r.journal.result = outcome::unknown;

@@ -282,9 +282,16 @@ TEST_CASE("every subscription gets a random uid_key, also when inserted by hand"
     const auto by_hand = s.find_subscription(second + 1);
     REQUIRE(by_hand);
     CHECK(by_hand->uid_key.size() == 16);
-    // A key copied from another row is refused: it would share merchant_uids.
+    // The key is set once: changing it (or copying another row's) would change or share the
+    // subscription's merchant_uids.
     CHECK(run_raw(t.path, "UPDATE subscriptions SET uid_key = '" + a +
                               "' WHERE id = " + std::to_string(second))
+              .find("uid_key") != std::string::npos);
+    CHECK(run_raw(t.path,
+                  "INSERT INTO subscriptions (customer_uid, amount, order_name, "
+                  "interval_unit, anchor_date, uid_key) VALUES ('c', 1, 'n', 'month', "
+                  "'2024-01-01', '" +
+                      a + "')")
               .find("UNIQUE") != std::string::npos);
 }
 

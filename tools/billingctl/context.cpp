@@ -53,9 +53,10 @@ storage::store& context::store(bool create) {
     try {
         store_ = std::make_unique<storage::store>(std::move(o));
         // The database's merchant_uid namespace: set once, and a configuration naming another
-        // prefix belongs to another database.
-        const auto* cfg = options_.config_given || options_.database.empty() ? config() : nullptr;
-        store_->claim_install_id(cfg ? cfg->engine.merchant_uid_prefix : std::string{});
+        // prefix belongs to another database. With --database alone there is no configuration
+        // to speak for: billingd names a new database's install id when it first opens it.
+        if (options_.config_given || options_.database.empty())
+            store_->claim_install_id(config()->engine.merchant_uid_prefix);
     } catch (const storage::install_mismatch& e) {
         store_.reset();
         throw failure(exit_code::config, e.what());
