@@ -96,10 +96,10 @@ void log_pass(const scheduler::pass_summary& s) {
                        s.parked == 0 && s.canceled == 0 && !s.halted;
     spdlog::log(quiet ? spdlog::level::debug : spdlog::level::info,
                 "pass scheduled={} materialised={} sent={} paid={} paid_amount={} declined={} "
-                "unknown={} transient={} parked={} skipped={} reconciled={} canceled={} "
+                "unknown={} transient={} refused={} parked={} skipped={} reconciled={} canceled={} "
                 "work_left={}{}",
                 s.scheduled, s.materialised, s.sent, s.paid, s.paid_amount, s.declined, s.unknown,
-                s.transient, s.parked, s.skipped, s.reconciled, s.canceled, s.work_left,
+                s.transient, s.refused, s.parked, s.skipped, s.reconciled, s.canceled, s.work_left,
                 s.halted ? " halted=" + s.halt_reason : std::string());
 }
 

@@ -45,6 +45,7 @@ void print_summary(std::FILE* out, std::string_view as_of, const scheduler::pass
     row("declined", run.declined);
     row("unknown (reconciliation pending)", run.unknown);
     row("transient (will retry)", run.transient);
+    row("refused by PortOne (looked up)", run.refused);
     row("parked", run.parked);
     row("skipped (catch-up policy)", run.skipped);
     row("reconciled", run.reconciled);

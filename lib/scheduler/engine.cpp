@@ -84,10 +84,13 @@ engine::breaker_status engine::breaker() const {
     return b;
 }
 
-void engine::impl::record_call(const gateway::exchange& x, probe_kind probe) {
-    // An enveloped refusal (HTTP 200, code != 0) is PortOne or the PG failing to process,
-    // e.g. a KakaoPay outage: it counts like a 5xx.
-    const bool refusal = x.result == gateway::outcome::refused && x.http_status == 200;
+void engine::impl::record_call(const gateway::exchange& x, probe_kind probe, bool first_send) {
+    // An enveloped refusal (HTTP 200, code != 0) of a first send is PortOne or the PG failing
+    // to process, e.g. a KakaoPay outage: it counts like a 5xx. A refusal of a re-send (after a
+    // decline or an earlier refusal) is about that merchant_uid ("already used"), not about
+    // PortOne's health, and must not hold other customers' charges back.
+    const bool refusal =
+        x.result == gateway::outcome::refused && x.http_status == 200 && first_send;
     const bool failed =
         x.result == gateway::outcome::transient || refusal ||
         (x.result == gateway::outcome::unknown && (x.http_status == 0 || x.http_status >= 500));
@@ -499,7 +502,8 @@ asio::awaitable<job_result> engine::impl::execute(job j) {
         ++summary.sent;
         gateway::charge_request request = j.request;
         r.charge = co_await gateway.charge(std::move(request));
-        record_call(r.charge->journal, j.probe);
+        record_call(r.charge->journal, j.probe,
+                    j.charge.decline_count == 0 && j.charge.refusal_count == 0);
         if (r.charge->journal.result == gateway::outcome::invalid_billing_key) {
             std::string customer_uid = j.charge.customer_uid;
             r.customer = co_await gateway.get_customer(std::move(customer_uid));
@@ -507,7 +511,7 @@ asio::awaitable<job_result> engine::impl::execute(job j) {
     } else {
         std::string merchant_uid = j.charge.merchant_uid;
         r.lookup = co_await gateway.find_all(std::move(merchant_uid));
-        record_call(r.lookup->journal, j.probe);
+        record_call(r.lookup->journal, j.probe, false);
     }
     r.done = std::move(j);
     co_return r;

@@ -61,7 +61,7 @@ struct engine::impl {
     bool breaker_open = false;
     std::int64_t breaker_probe_at = 0;
     bool probe_in_flight = false;  // of either kind
-    void record_call(const gateway::exchange& x, probe_kind probe);
+    void record_call(const gateway::exchange& x, probe_kind probe, bool first_send);
 
     bool guardrail_reported = false;
     void guardrail_event(const std::string& which, const std::string& detail);

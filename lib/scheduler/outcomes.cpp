@@ -155,6 +155,7 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
             ++summary.refused;
             c.last_refusal = x.message.empty() ? "refused without a message" : x.message;
             mark_unknown(c, "refused: " + *c.last_refusal, now());
+            --summary.unknown;  // counted as refused, not as an unknown outcome
             return;
         case outcome::config_error:
             if (x.http_status == 404 || (x.http_status >= 300 && x.http_status < 400)) {

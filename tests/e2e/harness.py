@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 BILLINGD = os.environ.get("BILLINGD", "billingd")
@@ -67,6 +68,21 @@ class Sim:
         return self._call("POST", "/__sim/customers",
                           {"customers": customers or {}, "prefixes": prefixes or {}})
 
+    def set_modes(self, **modes):
+        """POST /__sim/modes, e.g. set_modes(record_at="answer", failed_uid_reuse="refuse")."""
+        return self._call("POST", "/__sim/modes", modes)
+
+    def requests(self, merchant_uid=None):
+        """GET /__sim/requests: {merchant_uid: {"charges", "lookups", "max_concurrent_charges",
+        "max_concurrent", "charge_arrivals_ms"}}; with merchant_uid, that one entry only."""
+        if merchant_uid is None:
+            return self._call("GET", "/__sim/requests")["merchant_uids"]
+        answer = self._call("GET", "/__sim/requests?merchant_uid=" +
+                            urllib.parse.quote(merchant_uid, safe=""))
+        return answer["merchant_uids"].get(merchant_uid, {
+            "charges": 0, "lookups": 0, "max_concurrent_charges": 0, "max_concurrent": 0,
+            "charge_arrivals_ms": []})
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -84,13 +100,15 @@ class Sim:
 
 class Workspace:
     """A temporary directory with a database and a billingd config pointing at a simulator.
-    Each workspace gets its own merchant_uid prefix so that several can share one simulator."""
+    Each workspace gets its own merchant_uid prefix so that several can share one simulator.
+    With prefix=None the config names no merchant_uid_prefix (the default: billingd gives a
+    new database a random install id); install_id() reads it from the database."""
 
     count = 0
 
-    def __init__(self, sim, **settings):
+    def __init__(self, sim, prefix="", **settings):
         Workspace.count += 1
-        self.prefix = f"w{Workspace.count}"
+        self.prefix = (prefix or f"w{Workspace.count}") if prefix is not None else None
         self.tmp = tempfile.TemporaryDirectory(prefix="billingd-e2e-")
         self.dir = self.tmp.name
         self.db_path = os.path.join(self.dir, "billing.db")
@@ -104,7 +122,12 @@ class Workspace:
         self.env.pop("NOTIFY_SOCKET", None)
 
     def write_config(self, charge_timeout_ms=2000, lookup_timeout_ms=2000, max_in_flight=16,
-                     extra_billing="", extra_retry="", extra_guardrails="", base_url=None):
+                     extra_billing="", extra_retry="", extra_guardrails="", base_url=None,
+                     merchant_uid_prefix=""):
+        """merchant_uid_prefix: "" writes the workspace's own prefix (none when it has none),
+        another string writes that one instead."""
+        prefix = merchant_uid_prefix or self.prefix
+        prefix_line = f'merchant_uid_prefix = "{prefix}"' if prefix else ""
         with open(self.config_path, "w") as f:
             f.write(f'''database = "{self.db_path}"
 [portone]
@@ -116,7 +139,7 @@ max_in_flight = {max_in_flight}
 [billing]
 time_zone = "Asia/Seoul"
 charge_time = "10:00"
-merchant_uid_prefix = "{self.prefix}"
+{prefix_line}
 {extra_billing}
 [retry]
 {extra_retry}
@@ -136,6 +159,11 @@ level = "warn"
 
     def once(self, as_of=None, env=None):
         return self.billingd("--once", as_of=as_of, env=env)
+
+    def billingctl(self, *args, timeout=120):
+        """billingctl --config <this workspace's config> ARGS (BILLINGCTL from the environment)."""
+        return subprocess.run([BILLINGCTL, "--config", self.config_path, *args],
+                              capture_output=True, text=True, env=self.env, timeout=timeout)
 
     def db(self):
         conn = sqlite3.connect(self.db_path, timeout=30)
@@ -160,6 +188,11 @@ level = "warn"
                  charge_time, time_zone, status, max_periods))
             return cur.lastrowid
 
+    def install_id(self):
+        """The database's install id: the first part of every merchant_uid it mints."""
+        with self.db() as c:
+            return c.execute("SELECT install_id FROM install").fetchone()[0]
+
     def uid(self, subscription_id, period):
         """The period's merchant_uid: the database's install id and the subscription's key."""
         with self.db() as c:
@@ -177,9 +210,18 @@ level = "warn"
             return c.execute(sql, params).fetchone()[0]
 
 
-def check_ledger_agrees(ws, sim):
-    """The money invariants, checked against PortOne's (the simulator's) own ledger."""
-    ledger = [p for p in sim.ledger() if p["merchant_uid"].startswith(ws.prefix + "-")]
+def check_ledger_agrees(ws, sim, own_subscriptions_only=False):
+    """The money invariants, checked against PortOne's (the simulator's) own ledger.
+    own_subscriptions_only: look only at merchant_uids of this database's subscriptions (their
+    uid_key), for a database restored from another's backup, which shares its install id."""
+    # A workspace without a configured prefix mints under its database's install id.
+    namespace = ws.prefix or ws.install_id()
+    ledger = [p for p in sim.ledger() if p["merchant_uid"].startswith(namespace + "-")]
+    if own_subscriptions_only:
+        with ws.db() as c:
+            keys = {r[0] for r in c.execute("SELECT uid_key FROM subscriptions")}
+        ledger = [p for p in ledger
+                  if p["merchant_uid"][len(namespace) + 1:].rsplit("-p", 1)[0] in keys]
     paid = {}
     for p in ledger:
         if p["status"] == "paid":

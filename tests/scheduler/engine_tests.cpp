@@ -1016,3 +1016,22 @@ TEST_CASE("a halt of charging only lets lookups go on, and a lookup does not lif
     CHECK_FALSE(h.eng().halted());
     CHECK(h.state(broken, 0) == charge_state::paid);
 }
+
+TEST_CASE("refusals of re-used merchant_uids do not open the breaker for healthy customers") {
+    harness h;
+    h.config.max_in_flight = 2;
+    h.config.breaker_window = 10;
+    h.config.breaker_min_calls = 5;
+    h.gw.refuse_failed_reuse = true;
+    std::vector<std::int64_t> flaky, healthy;
+    for (int i = 0; i < 8; ++i) {
+        const auto customer = "flaky" + std::to_string(i);
+        h.gw.behaviour[customer] = "decline_first:1";
+        flaky.push_back(h.add(customer, "2024-01-01"));
+    }
+    h.run_at("2024-01-01T01:00:00Z");  // all declined
+    for (int i = 0; i < 8; ++i) healthy.push_back(h.add("ok" + std::to_string(i), "2024-01-02"));
+    h.run_at("2024-01-02T01:00:00Z");  // dunning resends refused, healthy charges due
+    CHECK_FALSE(h.eng().breaker().open);
+    for (auto sub : healthy) CHECK(h.state(sub, 0) == charge_state::paid);
+}
