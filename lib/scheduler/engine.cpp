@@ -459,17 +459,10 @@ job engine::impl::write_ahead_charge(storage::charge_record& c,
     j.request.buyer_tel = s.buyer_tel.value_or("");
     j.request.custom_data = "{\"subscription_id\":" + std::to_string(c.subscription_id) +
                             ",\"period\":" + std::to_string(c.period_index) + "}";
-    storage::attempt_record a;
-    a.at = now();
-    a.charge_id = c.id;
-    a.kind = "charge";
-    a.phase = "request";
-    a.merchant_uid = c.merchant_uid;
-    a.attempt_number = c.attempt_count;
-    a.amount = c.amount;
-    a.request_summary = "POST /subscribe/payments/again merchant_uid=" + c.merchant_uid +
-                        " customer_uid=" + c.customer_uid + " amount=" + std::to_string(c.amount);
-    j.request_attempt_id = store.append_attempt(a);
+    j.request_attempt_id = journal_request(
+        c, "charge", c.attempt_count,
+        "POST /subscribe/payments/again merchant_uid=" + c.merchant_uid +
+            " customer_uid=" + c.customer_uid + " amount=" + std::to_string(c.amount));
     j.charge = c;
     return j;
 }
@@ -482,18 +475,24 @@ job engine::impl::write_ahead_lookup(storage::charge_record& c, probe_kind probe
     job j;
     j.what = job::kind::lookup;
     j.probe = probe;
+    j.request_attempt_id =
+        journal_request(c, "lookup", c.lookup_count, "GET /payments/findAll/" + c.merchant_uid);
+    j.charge = c;
+    return j;
+}
+
+std::int64_t engine::impl::journal_request(const storage::charge_record& c, const char* kind,
+                                           std::int64_t number, std::string summary) {
     storage::attempt_record a;
     a.at = now();
     a.charge_id = c.id;
-    a.kind = "lookup";
+    a.kind = kind;
     a.phase = "request";
     a.merchant_uid = c.merchant_uid;
-    a.attempt_number = c.lookup_count;
+    a.attempt_number = number;
     a.amount = c.amount;
-    a.request_summary = "GET /payments/findAll/" + c.merchant_uid;
-    j.request_attempt_id = store.append_attempt(a);
-    j.charge = c;
-    return j;
+    a.request_summary = std::move(summary);
+    return store.append_attempt(a);
 }
 
 asio::awaitable<job_result> engine::impl::execute(job j) {

@@ -90,6 +90,9 @@ struct engine::impl {
     job write_ahead_charge(storage::charge_record& c, const storage::subscription_record& s,
                            probe_kind probe);
     job write_ahead_lookup(storage::charge_record& c, probe_kind probe);
+    // Appends the `request` journal row of a write-ahead; returns its id.
+    std::int64_t journal_request(const storage::charge_record& c, const char* kind,
+                                 std::int64_t number, std::string summary);
     boost::asio::awaitable<job_result> execute(job j);
 
     // outcomes.cpp

@@ -86,6 +86,18 @@ struct harness {
         return f.get();
     }
 
+    // Runs SQL through another connection, as an operator (billingctl, sqlite3) would.
+    void sql(const std::string& text) const {
+        sqlite3* db = nullptr;
+        sqlite3_open(db_path().c_str(), &db);
+        char* error = nullptr;
+        const int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, &error);
+        const std::string message = error ? error : "";
+        sqlite3_free(error);
+        sqlite3_close(db);
+        REQUIRE_MESSAGE(rc == SQLITE_OK, message);
+    }
+
     // The merchant_uid of a period: the database's install id and the subscription's key.
     std::string uid(std::int64_t sub, std::int64_t period) {
         const auto s = store->find_subscription(sub);
@@ -234,13 +246,9 @@ TEST_CASE("a charge left sending after a crash that PortOne did pay is not charg
     h.run_at("2024-01-01T01:00:00Z");
     REQUIRE(h.state(sub, 0) == charge_state::paid);
     // Pretend the outcome commit was lost: put the row back to `sending` with raw SQL.
-    sqlite3* db = nullptr;
-    sqlite3_open(h.db_path().c_str(), &db);
-    sqlite3_exec(db,
-                 "DROP TRIGGER charges_paid_is_final; UPDATE charges SET state='sending', "
-                 "next_action_at=NULL",
-                 nullptr, nullptr, nullptr);
-    sqlite3_close(db);
+    h.sql(
+        "DROP TRIGGER charges_paid_is_final; UPDATE charges SET state='sending', "
+        "next_action_at=NULL");
     h.eng().recover();
     h.run_at("2024-01-01T01:05:00Z");
     CHECK(h.state(sub, 0) == charge_state::paid);
@@ -364,16 +372,7 @@ TEST_CASE("paused and canceled subscriptions are not charged; max_periods ends a
     const auto paused = h.add("p", "2024-01-01");
     h.store->set_status(paused, subscription_status::paused, 0);
     const auto limited = h.add("l", "2024-01-01", 1000, "day");
-    {
-        sqlite3* db = nullptr;
-        sqlite3_open(h.db_path().c_str(), &db);
-        sqlite3_exec(
-            db,
-            ("UPDATE subscriptions SET max_periods = 2 WHERE id = " + std::to_string(limited))
-                .c_str(),
-            nullptr, nullptr, nullptr);
-        sqlite3_close(db);
-    }
+    h.sql("UPDATE subscriptions SET max_periods = 2 WHERE id = " + std::to_string(limited));
     h.run_at("2024-01-01T01:00:00Z");
     h.run_at("2024-01-02T01:00:00Z");
     h.run_at("2024-01-03T01:00:00Z");
@@ -448,11 +447,7 @@ TEST_CASE("a row an operator changes while its request is on the wire is not ove
     harness h;
     const auto sub = h.add("cust", "2024-01-01");
     h.gw.on_charge = [&](const gateway::charge_request&) {
-        sqlite3* db = nullptr;
-        sqlite3_open(h.db_path().c_str(), &db);
-        sqlite3_exec(db, "UPDATE charges SET state = 'parked', park_reason = 'operator'", nullptr,
-                     nullptr, nullptr);
-        sqlite3_close(db);
+        h.sql("UPDATE charges SET state = 'parked', park_reason = 'operator'");
     };
     std::vector<std::string> decisions;
     h.eng().on_decision([&](const scheduler::decision& d) { decisions.push_back(d.what); });
@@ -640,10 +635,7 @@ TEST_CASE("lowering max_periods by hand ends the subscription instead of looping
     harness h;
     const auto sub = h.add("c", "2024-01-01", 1000, "day");
     h.run_at("2024-01-03T01:00:00Z");  // catch-up charges period 2
-    sqlite3* db = nullptr;
-    sqlite3_open(h.db_path().c_str(), &db);
-    sqlite3_exec(db, "UPDATE subscriptions SET max_periods = 1", nullptr, nullptr, nullptr);
-    sqlite3_close(db);
+    h.sql("UPDATE subscriptions SET max_periods = 1");
     h.run_at("2024-01-05T01:00:00Z");
     CHECK(h.store->find_subscription(sub)->status == subscription_status::ended);
 }
@@ -659,11 +651,7 @@ TEST_CASE("an operator's retry of a charge parked in doubt is looked up before i
     REQUIRE(h.state(sub, 0) == charge_state::parked);
     const auto calls_before = h.gw.calls.size();
     // billingctl charge retry: parked -> retry_wait, due now.
-    sqlite3* db = nullptr;
-    sqlite3_open(h.db_path().c_str(), &db);
-    sqlite3_exec(db, "UPDATE charges SET state = 'retry_wait', next_action_at = 0", nullptr,
-                 nullptr, nullptr);
-    sqlite3_close(db);
+    h.sql("UPDATE charges SET state = 'retry_wait', next_action_at = 0");
     h.gw.ledger[0].status = "paid";  // the PG finished after all
     h.run_at("2024-01-01T03:00:00Z");
     REQUIRE(h.gw.calls.size() > calls_before);
@@ -733,14 +721,7 @@ TEST_CASE("a subscription paused while its charge waits for a worker slot is not
     h.gw.on_charge = [&](const gateway::charge_request&) {
         if (paused) return;
         paused = true;  // billingctl subscription pause, while the first charge is on the wire
-        sqlite3* db = nullptr;
-        sqlite3_open(h.db_path().c_str(), &db);
-        sqlite3_exec(
-            db,
-            ("UPDATE subscriptions SET status = 'paused' WHERE id = " + std::to_string(third))
-                .c_str(),
-            nullptr, nullptr, nullptr);
-        sqlite3_close(db);
+        h.sql("UPDATE subscriptions SET status = 'paused' WHERE id = " + std::to_string(third));
     };
     h.run_at("2024-01-01T01:00:00Z");
     CHECK(h.state(first, 0) == charge_state::paid);
@@ -757,11 +738,7 @@ TEST_CASE("a period the subscription moved past is looked up and canceled, never
     REQUIRE(h.state(sub, 0) == charge_state::declined);
     // billingctl subscription resume moves it on to the next period while period 0 waits for
     // its dunning day.
-    sqlite3* db = nullptr;
-    sqlite3_open(h.db_path().c_str(), &db);
-    sqlite3_exec(db, "UPDATE subscriptions SET next_period = 1, next_due_at = 1767229200", nullptr,
-                 nullptr, nullptr);
-    sqlite3_close(db);
+    h.sql("UPDATE subscriptions SET next_period = 1, next_due_at = 1767229200");
     h.run_at("2024-01-02T01:00:00Z");
     CHECK(std::count(h.gw.calls.begin(), h.gw.calls.end(), "charge:" + h.uid(sub, 0)) == 1);
     CHECK(h.gw.calls.back() == "lookup:" + h.uid(sub, 0));
@@ -878,11 +855,7 @@ TEST_CASE("a paid answer for a charge canceled meanwhile is parked, not only log
     harness h;
     const auto sub = h.add("cust", "2024-01-01");
     h.gw.on_charge = [&](const gateway::charge_request&) {
-        sqlite3* db = nullptr;
-        sqlite3_open(h.db_path().c_str(), &db);
-        sqlite3_exec(db, "UPDATE charges SET state = 'canceled', next_action_at = NULL", nullptr,
-                     nullptr, nullptr);
-        sqlite3_close(db);
+        h.sql("UPDATE charges SET state = 'canceled', next_action_at = NULL");
     };
     h.run_at("2024-01-01T01:00:00Z");
     const auto c = h.store->charges_of_subscription(sub).front();
@@ -917,19 +890,12 @@ TEST_CASE(
     h.run_at("2023-12-31T00:00:00Z");
     h.store->set_status(sub, subscription_status::paused, 0);
     h.run_at("2024-01-01T01:00:00Z");  // period 0 comes due while paused: nothing
-    {
-        sqlite3* db = nullptr;
-        sqlite3_open(h.db_path().c_str(), &db);
-        // Period 0 was canceled (e.g. by billingctl cancel); then someone reactivates by SQL.
-        sqlite3_exec(db,
-                     "INSERT INTO charges (subscription_id, period_index, period_start, "
-                     "merchant_uid, customer_uid, amount, currency, order_name, state, "
-                     "created_at, updated_at) VALUES (1, 0, 0, 'x-0123456789abcdef-p0', 'cust', "
-                     "9900, 'KRW', 'plan', 'canceled', 0, 0);"
-                     "UPDATE subscriptions SET status = 'active', next_due_at = NULL",
-                     nullptr, nullptr, nullptr);
-        sqlite3_close(db);
-    }
+    // Period 0 was canceled (e.g. by billingctl cancel); then someone reactivates by SQL.
+    h.sql(
+        "INSERT INTO charges (subscription_id, period_index, period_start, merchant_uid, "
+        "customer_uid, amount, currency, order_name, state, created_at, updated_at) VALUES (1, 0, "
+        "0, 'x-0123456789abcdef-p0', 'cust', 9900, 'KRW', 'plan', 'canceled', 0, 0);"
+        "UPDATE subscriptions SET status = 'active', next_due_at = NULL");
     h.run_at("2024-01-01T02:00:00Z");
     const auto s = h.store->find_subscription(sub);
     CHECK(s->next_period == 1);
@@ -977,11 +943,7 @@ TEST_CASE("a late decline of a period the subscription moved past leaves the sub
     // The dunning retry's answer is lost; before its lookup, the operator pauses and resumes:
     // the subscription moves on to period 1 and is active.
     h.gw.on_charge = [&](const gateway::charge_request&) {
-        sqlite3* db = nullptr;
-        sqlite3_open(h.db_path().c_str(), &db);
-        sqlite3_exec(db, "UPDATE subscriptions SET status = 'active', next_period = 1", nullptr,
-                     nullptr, nullptr);
-        sqlite3_close(db);
+        h.sql("UPDATE subscriptions SET status = 'active', next_period = 1");
         h.gw.on_charge = nullptr;
     };
     h.run_at("2024-01-02T01:00:00Z");
