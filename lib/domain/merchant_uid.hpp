@@ -19,6 +19,8 @@ namespace billingd::domain {
 inline constexpr std::size_t max_merchant_uid_length = 40;
 inline constexpr std::size_t max_merchant_uid_prefix_length = 12;  // also the install id's
 inline constexpr std::int64_t max_period_index = 1'000'000;        // schema CHECK too
+// The largest amount billingd charges (KRW): sums of a pass's amounts cannot overflow.
+inline constexpr std::int64_t max_amount = 100'000'000'000;
 
 // An error text when the prefix (install id) is unusable: empty is allowed here (it means
 // "random"), too long or characters outside [A-Za-z0-9_-] are not.

@@ -1,8 +1,11 @@
 // What is due: giving new subscriptions a due time, and turning due periods into charge rows
 // under the catch-up policy. Every write here happens in one transaction per batch.
 #include <algorithm>
+#include <functional>
+#include <limits>
 
 #include "domain/merchant_uid.hpp"
+#include "domain/text.hpp"
 #include "scheduler/engine_impl.hpp"
 
 namespace billingd::scheduler {
@@ -42,6 +45,17 @@ bool within_calendar(calendar::interval_unit unit, std::int64_t count, calendar:
     return year + years <= 9999;
 }
 
+// Buyer fields go into the charge request as they are: they must be text PortOne can read.
+std::optional<std::string> check_buyer(const storage::subscription_record& s) {
+    if (s.buyer_name)
+        if (auto bad = domain::check_text("buyer_name", *s.buyer_name, 0, 100)) return bad;
+    if (s.buyer_email)
+        if (auto bad = domain::check_text("buyer_email", *s.buyer_email, 0, 200)) return bad;
+    if (s.buyer_tel)
+        if (auto bad = domain::check_text("buyer_tel", *s.buyer_tel, 0, 40)) return bad;
+    return std::nullopt;
+}
+
 }  // namespace
 
 rule_or_error billing_rule_of(const storage::subscription_record& s) {
@@ -65,6 +79,18 @@ rule_or_error billing_rule_of(const storage::subscription_record& s) {
                     std::to_string(domain::max_period_index);
     else if (s.currency != "KRW")
         out.error = "currency " + s.currency + " is not supported (KRW only)";
+    else if (s.amount < 1 || s.amount > domain::max_amount)
+        out.error = "amount " + std::to_string(s.amount) + " is outside 1.." +
+                    std::to_string(domain::max_amount);
+    else if (s.max_periods && (*s.max_periods < 1 || *s.max_periods > domain::max_period_index))
+        out.error = "max_periods " + std::to_string(*s.max_periods) + " is outside 1.." +
+                    std::to_string(domain::max_period_index);
+    else if (auto bad = domain::check_text("customer_uid", s.customer_uid, 1, 80))
+        out.error = *bad;
+    else if (auto bad_name = domain::check_text("order_name", s.order_name, 1, 40))
+        out.error = *bad_name;
+    else if (auto bad_buyer = check_buyer(s))
+        out.error = *bad_buyer;
     else if (!within_calendar(*unit, s.interval_count, *anchor, s.next_period + 1))
         out.error = "period " + std::to_string(s.next_period) + " falls after the year 9999";
     else
@@ -134,146 +160,180 @@ void advance_subscription(storage::store& store, const storage::subscription_rec
         "period " + std::to_string(next) + " due " + calendar::format_utc(from_unix(due)), actor);
 }
 
+// Runs one subscription's scheduling work inside a savepoint. A row the engine cannot use —
+// refused by billing_rule_of, or by the schema when its charge is written (a value written by
+// hand with the checks bypassed) — is flagged needs_attention with the reason and skipped; it
+// never fails the pass, and every other subscription is charged. Returns false when even the
+// flag could not be written (the caller then steps past the row for this pass).
+bool engine::impl::isolated(const storage::subscription_record& s,
+                            const std::function<void()>& work) {
+    std::optional<std::string> refused;
+    {
+        storage::savepoint row(store.db());
+        try {
+            work();
+            row.release();
+        } catch (const storage::constraint_error& e) {
+            refused = e.what();
+        }
+    }  // not released: everything the row wrote is undone
+    if (!refused) return true;
+    return flag(s, "the database refused this row: " + *refused);
+}
+
+bool engine::impl::flag(const storage::subscription_record& s, const std::string& reason) {
+    try {
+        storage::savepoint row(store.db());
+        store.flag_subscription(s.id, reason, now());
+        subscription_event(s.id, "subscription.invalid", std::nullopt, std::nullopt, reason);
+        row.release();
+    } catch (const storage::constraint_error&) {
+        decision d{s.id, 0, "", "needs_attention", reason + " (could not be flagged)"};
+        if (sink) sink(d);
+        return false;
+    }
+    decision d{s.id, 0, "", "needs_attention", reason};
+    if (sink) sink(d);
+    return true;
+}
+
 void engine::impl::schedule_new_subscriptions() {
     std::int64_t after = 0;
     for (;;) {
         auto tx = store.begin();  // read inside: see operators' latest changes
         auto rows = store.unscheduled_subscriptions(after, config.batch_size);
         if (rows.empty()) return;
-        const auto t = now();
-        for (auto s : rows) {
-            after = s.id;
-            const auto rule = billing_rule_of(s);
-            if (!rule.rule) {
-                store.set_needs_attention(s.id, rule.error, t);
-                subscription_event(s.id, "subscription.invalid", std::nullopt, std::nullopt,
-                                   rule.error);
-                decision d{s.id, 0, "", "needs_attention", rule.error};
-                if (sink) sink(d);
-                continue;
-            }
-            // The period's charge was closed (canceled, skipped, paid) while the subscription
-            // was not billable, and it was made billable again by hand: go on from the next
-            // period instead of leaving it unscheduled for ever.
-            if (const auto existing = store.find_charge_by_period(s.id, s.next_period)) {
-                const auto closed = s.next_period;
-                s.next_period = std::min(closed + 1, domain::max_period_index);
-                subscription_event(s.id, "subscription.rescheduled", std::nullopt, std::nullopt,
-                                   "period " + std::to_string(closed) + " is already " +
-                                       std::string{domain::to_string(existing->state)} +
-                                       "; scheduling from period " + std::to_string(s.next_period));
-            }
-            if (s.max_periods && s.next_period >= *s.max_periods) {
-                store.set_schedule(s.id, s.next_period, std::nullopt, t);
-                set_subscription_status(s, subscription_status::ended, "no periods left");
-                continue;
-            }
-            const auto due = due_at(s, *rule.rule, s.next_period);
-            store.set_schedule(s.id, s.next_period, due, t);
-            subscription_event(s.id, "subscription.scheduled", std::nullopt, std::nullopt,
-                               "period " + std::to_string(s.next_period) + " due " +
-                                   calendar::format_utc(from_unix(due)));
-            ++summary.scheduled;
+        for (const auto& s : rows) {
+            after = s.id;  // a row that cannot even be flagged is passed over
+            isolated(s, [&] { schedule_one(s); });
         }
         tx.commit();
     }
 }
 
+void engine::impl::schedule_one(storage::subscription_record s) {
+    const auto t = now();
+    const auto rule = billing_rule_of(s);
+    if (!rule.rule) {
+        flag(s, rule.error);
+        return;
+    }
+    // The period's charge was closed (canceled, skipped, paid) while the subscription was not
+    // billable, and it was made billable again by hand: go on from the next period instead of
+    // leaving it unscheduled for ever.
+    if (const auto existing = store.find_charge_by_period(s.id, s.next_period)) {
+        const auto closed = s.next_period;
+        s.next_period = std::min(closed + 1, domain::max_period_index);
+        subscription_event(s.id, "subscription.rescheduled", std::nullopt, std::nullopt,
+                           "period " + std::to_string(closed) + " is already " +
+                               std::string{domain::to_string(existing->state)} +
+                               "; scheduling from period " + std::to_string(s.next_period));
+    }
+    if (s.max_periods && s.next_period >= *s.max_periods) {
+        store.set_schedule(s.id, s.next_period, std::nullopt, t);
+        set_subscription_status(s, subscription_status::ended, "no periods left");
+        return;
+    }
+    const auto due = due_at(s, *rule.rule, s.next_period);
+    store.set_schedule(s.id, s.next_period, due, t);
+    subscription_event(
+        s.id, "subscription.scheduled", std::nullopt, std::nullopt,
+        "period " + std::to_string(s.next_period) + " due " + calendar::format_utc(from_unix(due)));
+    ++summary.scheduled;
+}
+
 void engine::impl::materialise_due_subscriptions() {
+    int passed_over = 0;  // rows that stay due because not even their flag could be written
     for (;;) {
-        const auto t = now();
         auto tx = store.begin();  // read inside: see operators' latest changes
-        auto rows = store.due_subscriptions(t, config.batch_size);
+        auto rows = store.due_subscriptions(now(), config.batch_size, passed_over);
         if (rows.empty()) return;
-        for (const auto& s : rows) {
-            const auto rule = billing_rule_of(s);
-            if (!rule.rule) {
-                store.set_schedule(s.id, s.next_period, std::nullopt, t);
-                store.set_needs_attention(s.id, rule.error, t);
-                subscription_event(s.id, "subscription.invalid", std::nullopt, std::nullopt,
-                                   rule.error);
-                continue;
-            }
-            if (s.max_periods && s.next_period >= *s.max_periods) {
-                // max_periods was lowered (by hand) below the next period: nothing is left.
-                store.set_schedule(s.id, s.next_period, std::nullopt, t);
-                set_subscription_status(s, subscription_status::ended, "no periods left");
-                continue;
-            }
-            if (s.trial_end_at && *s.trial_end_at > t) {
-                // trial_end_at moved later by hand after scheduling: no charge before it.
-                store.set_schedule(s.id, s.next_period, *s.trial_end_at, t);
-                continue;
-            }
-            if (s.cancel_at_period_end) {
-                store.set_schedule(s.id, s.next_period, std::nullopt, t);
-                set_subscription_status(s, subscription_status::canceled, "canceled at period end");
-                ++summary.canceled;
-                continue;
-            }
-            std::int64_t last_due = calendar::last_period_started_by(*rule.rule, from_unix(t));
-            if (s.max_periods) last_due = std::min(last_due, *s.max_periods - 1);
-            if (last_due < s.next_period) {
-                // next_due_at was ahead of the calendar (edited by hand): put it back. If the
-                // calendar says it is not due yet, that time is in the future.
-                const auto due = to_unix(calendar::period_start(*rule.rule, s.next_period));
-                if (due <= t) {
-                    store.set_schedule(s.id, s.next_period, std::nullopt, t);
-                    store.set_needs_attention(
-                        s.id,
-                        "cannot place period " + std::to_string(s.next_period) + " on the calendar",
-                        t);
-                } else {
-                    store.set_schedule(s.id, s.next_period, due, t);
-                }
-                continue;
-            }
-            const std::int64_t keep = std::max(1, config.max_catch_up_periods);
-            const std::int64_t first_charged = std::max(s.next_period, last_due - keep + 1);
-            bool ok = true;
-            for (std::int64_t p = s.next_period; p <= first_charged && ok; ++p) {
-                const auto uid = domain::make_merchant_uid(install_id, s.uid_key, p);
-                if (!uid) {
-                    store.set_schedule(s.id, p, std::nullopt, t);
-                    store.set_needs_attention(
-                        s.id, "cannot build a merchant_uid from uid_key '" + s.uid_key + "'", t);
-                    ok = false;
-                    break;
-                }
-                storage::charge_record c;
-                c.subscription_id = s.id;
-                c.period_index = p;
-                c.period_start = to_unix(calendar::period_start(*rule.rule, p));
-                c.merchant_uid = *uid;
-                c.customer_uid = s.customer_uid;
-                c.amount = s.amount;
-                c.currency = s.currency;
-                c.order_name = s.order_name;
-                c.created_at = t;
-                c.updated_at = t;
-                const bool skip = p < first_charged;
-                c.state = skip ? domain::charge_state::skipped : domain::charge_state::scheduled;
-                if (!skip) c.next_action_at = t;
-                auto [row, inserted] = store.materialise_charge(c);
-                if (!inserted) continue;  // existed already
-                const std::string detail =
-                    skip ? "missed period " + std::to_string(p) +
-                               " beyond max_catch_up_periods=" + std::to_string(keep)
-                         : "period " + std::to_string(p) + " due";
-                record_event(store, t, s.id, row.id, skip ? "charge.skipped" : "charge.created",
-                             std::nullopt, std::string{domain::to_string(row.state)}, detail,
-                             "billingd");
-                if (skip) {
-                    ++summary.skipped;
-                    decide(row, "skipped", detail);
-                } else {
-                    ++summary.materialised;
-                }
-            }
-            if (ok) store.set_schedule(s.id, first_charged, std::nullopt, t);
-        }
+        for (const auto& s : rows)
+            if (!isolated(s, [&] { materialise_one(s); })) ++passed_over;
         tx.commit();
     }
+}
+
+void engine::impl::materialise_one(const storage::subscription_record& s) {
+    const auto t = now();
+    const auto rule = billing_rule_of(s);
+    if (!rule.rule) {
+        flag(s, rule.error);
+        return;
+    }
+    if (s.max_periods && s.next_period >= *s.max_periods) {
+        // max_periods was lowered (by hand) below the next period: nothing is left.
+        store.set_schedule(s.id, s.next_period, std::nullopt, t);
+        set_subscription_status(s, subscription_status::ended, "no periods left");
+        return;
+    }
+    if (s.trial_end_at && *s.trial_end_at > t) {
+        // trial_end_at moved later by hand after scheduling: no charge before it.
+        store.set_schedule(s.id, s.next_period, *s.trial_end_at, t);
+        return;
+    }
+    if (s.cancel_at_period_end) {
+        store.set_schedule(s.id, s.next_period, std::nullopt, t);
+        set_subscription_status(s, subscription_status::canceled, "canceled at period end");
+        ++summary.canceled;
+        return;
+    }
+    std::int64_t last_due = calendar::last_period_started_by(*rule.rule, from_unix(t));
+    if (s.max_periods) last_due = std::min(last_due, *s.max_periods - 1);
+    if (last_due < s.next_period) {
+        // next_due_at was ahead of the calendar (edited by hand): put it back. If the calendar
+        // says it is not due yet, that time is in the future.
+        const auto due = to_unix(calendar::period_start(*rule.rule, s.next_period));
+        if (due <= t)
+            flag(s, "cannot place period " + std::to_string(s.next_period) + " on the calendar");
+        else
+            store.set_schedule(s.id, s.next_period, due, t);
+        return;
+    }
+    const std::int64_t keep = std::max(1, config.max_catch_up_periods);
+    const std::int64_t first_charged =
+        std::min(std::max(s.next_period, last_due - keep + 1), domain::max_period_index);
+    if (first_charged > s.next_period) {
+        // Missed periods beyond the catch-up policy: one event for the whole range (a typo in
+        // an anchor must not write a row per missed day).
+        const std::string detail =
+            "missed " +
+            (first_charged - 1 == s.next_period ? "period " + std::to_string(s.next_period)
+                                                : "periods " + std::to_string(s.next_period) +
+                                                      ".." + std::to_string(first_charged - 1)) +
+            " beyond max_catch_up_periods=" + std::to_string(keep) + "; not charged";
+        subscription_event(s.id, "charge.skipped", std::nullopt, "skipped", detail);
+        summary.skipped += static_cast<int>(std::min<std::int64_t>(
+            first_charged - s.next_period, std::numeric_limits<int>::max() - summary.skipped));
+        decision d{s.id, 0, "", "skipped", detail};
+        if (sink) sink(d);
+    }
+    const auto uid = domain::make_merchant_uid(install_id, s.uid_key, first_charged);
+    if (!uid) {
+        flag(s, "cannot build a merchant_uid from uid_key '" + s.uid_key + "'");
+        return;
+    }
+    storage::charge_record c;
+    c.subscription_id = s.id;
+    c.period_index = first_charged;
+    c.period_start = to_unix(calendar::period_start(*rule.rule, first_charged));
+    c.merchant_uid = *uid;
+    c.customer_uid = s.customer_uid;
+    c.amount = s.amount;
+    c.currency = s.currency;
+    c.order_name = s.order_name;
+    c.created_at = t;
+    c.updated_at = t;
+    c.state = domain::charge_state::scheduled;
+    c.next_action_at = t;
+    auto [row, inserted] = store.materialise_charge(c);
+    if (inserted) {
+        record_event(store, t, s.id, row.id, "charge.created", std::nullopt,
+                     std::string{domain::to_string(row.state)},
+                     "period " + std::to_string(first_charged) + " due", "billingd");
+        ++summary.materialised;
+    }
+    store.set_schedule(s.id, first_charged, std::nullopt, t);
 }
 
 std::int64_t engine::impl::due_at(const storage::subscription_record& s,

@@ -12,6 +12,12 @@ using gateway::outcome;
 
 namespace {
 
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+    std::int64_t sum = 0;
+    if (__builtin_add_overflow(a, b, &sum)) return b > 0 ? INT64_MAX : INT64_MIN;
+    return sum;
+}
+
 storage::attempt_record answer_row(const job& j, const gateway::exchange& x, std::int64_t at) {
     storage::attempt_record a;
     a.at = at;
@@ -238,7 +244,7 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
     c.fail_reason.reset();
     transition(c, charge_state::paid, "imp_uid=" + p.imp_uid);
     ++summary.paid;
-    summary.paid_amount += c.amount;
+    summary.paid_amount = saturating_add(summary.paid_amount, c.amount);
     decide(c, "paid", "imp_uid=" + p.imp_uid + " amount=" + std::to_string(c.amount));
     // Advance only a billable subscription still on this period (a resume may have moved it
     // on; a canceled or paused one keeps its schedule as the operator left it).

@@ -237,4 +237,19 @@ void write_transaction::commit() {
     open_ = false;
 }
 
+savepoint::savepoint(connection& db) : db_(db) {
+    db_.exec("SAVEPOINT row");
+}
+
+savepoint::~savepoint() {
+    if (!open_) return;
+    sqlite3_exec(db_.handle(), "ROLLBACK TO row", nullptr, nullptr, nullptr);
+    sqlite3_exec(db_.handle(), "RELEASE row", nullptr, nullptr, nullptr);
+}
+
+void savepoint::release() {
+    db_.exec("RELEASE row");
+    open_ = false;
+}
+
 }  // namespace billingd::storage

@@ -130,4 +130,20 @@ class write_transaction {
     bool open_ = true;
 };
 
+// SAVEPOINT ... RELEASE inside a write_transaction: the work of one row that can be undone
+// alone (a row the schema refuses) without losing the rest of the transaction. Rolls back to
+// the savepoint in the destructor unless released.
+class savepoint {
+  public:
+    explicit savepoint(connection& db);
+    ~savepoint();
+    savepoint(const savepoint&) = delete;
+    savepoint& operator=(const savepoint&) = delete;
+    void release();
+
+  private:
+    connection& db_;
+    bool open_ = true;
+};
+
 }  // namespace billingd::storage

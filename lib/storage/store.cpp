@@ -155,10 +155,11 @@ struct store::statements {
           find_subscription(db,
                             select_from(subscription_columns, "FROM subscriptions WHERE id = ?1")),
           due_subscriptions(
-              db, select_from(subscription_columns,
-                              "FROM subscriptions WHERE next_due_at IS NOT NULL "
-                              "AND next_due_at <= ?1 AND needs_attention IS NULL AND " +
-                                  std::string{billable} + " ORDER BY next_due_at LIMIT ?2")),
+              db,
+              select_from(subscription_columns,
+                          "FROM subscriptions WHERE next_due_at IS NOT NULL "
+                          "AND next_due_at <= ?1 AND needs_attention IS NULL AND " +
+                              std::string{billable} + " ORDER BY next_due_at LIMIT ?2 OFFSET ?3")),
           unscheduled_subscriptions(
               db, select_from(subscription_columns,
                               "FROM subscriptions s WHERE next_due_at IS NULL "
@@ -181,6 +182,9 @@ struct store::statements {
           set_needs_attention(db,
                               "UPDATE subscriptions SET needs_attention = ?2, updated_at = ?3 "
                               "WHERE id = ?1"),
+          flag_subscription(db,
+                            "UPDATE subscriptions SET needs_attention = ?2, next_due_at = NULL, "
+                            "updated_at = ?3 WHERE id = ?1"),
           has_open_charge(db,
                           "SELECT EXISTS (SELECT 1 FROM charges WHERE subscription_id = ?1 AND "
                           "state NOT IN ('paid', 'skipped', 'canceled') AND "
@@ -263,6 +267,7 @@ struct store::statements {
     statement set_status;
     statement set_cancel_at_period_end;
     statement set_needs_attention;
+    statement flag_subscription;
     statement has_open_charge;
     statement insert_charge;
     statement find_charge_by_period;
@@ -326,9 +331,9 @@ std::optional<subscription_record> store::find_subscription(std::int64_t id) {
     return rows.front();
 }
 
-std::vector<subscription_record> store::due_subscriptions(std::int64_t now, int limit) {
+std::vector<subscription_record> store::due_subscriptions(std::int64_t now, int limit, int offset) {
     auto& st = st_->due_subscriptions;
-    st.bind(1, now).bind(2, limit);
+    st.bind(1, now).bind(2, limit).bind(3, offset);
     return collect<subscription_record>(st, read_subscription);
 }
 
@@ -365,6 +370,10 @@ void store::set_cancel_at_period_end(std::int64_t id, bool value, std::int64_t n
 void store::set_needs_attention(std::int64_t id, std::optional<std::string> reason,
                                 std::int64_t now) {
     st_->set_needs_attention.bind(1, id).bind(2, reason).bind(3, now).run();
+}
+
+void store::flag_subscription(std::int64_t id, const std::string& reason, std::int64_t now) {
+    st_->flag_subscription.bind(1, id).bind(2, reason).bind(3, now).run();
 }
 
 bool store::has_open_charge(std::int64_t subscription_id) {

@@ -40,7 +40,7 @@ class store {
     std::optional<subscription_record> find_subscription(std::int64_t id);
     // Billable rows with next_due_at <= now, earliest first, at most `limit`. Callers move
     // next_due_at of each row they handle and query again for the next batch.
-    std::vector<subscription_record> due_subscriptions(std::int64_t now, int limit);
+    std::vector<subscription_record> due_subscriptions(std::int64_t now, int limit, int offset = 0);
     // Billable rows with no schedule yet: new rows, or rows whose next_due_at was cleared by
     // hand. Rows whose next period already has a charge (open, in dunning, parked) are excluded.
     std::vector<subscription_record> unscheduled_subscriptions(std::int64_t after_id, int limit);
@@ -51,6 +51,9 @@ class store {
     void set_status(std::int64_t id, domain::subscription_status status, std::int64_t now);
     void set_cancel_at_period_end(std::int64_t id, bool value, std::int64_t now);
     void set_needs_attention(std::int64_t id, std::optional<std::string> reason, std::int64_t now);
+    // Sets needs_attention and clears next_due_at, touching no column with a CHECK on the row's
+    // values (next_period, amount, ...): works on a row written with the checks bypassed.
+    void flag_subscription(std::int64_t id, const std::string& reason, std::int64_t now);
     // True when a charge of this subscription is neither final nor declined-and-exhausted.
     bool has_open_charge(std::int64_t subscription_id);
 

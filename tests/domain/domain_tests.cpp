@@ -6,6 +6,7 @@
 #include "domain/merchant_uid.hpp"
 #include "domain/retry_policy.hpp"
 #include "domain/states.hpp"
+#include "domain/text.hpp"
 
 using namespace billingd::domain;
 using std::chrono::days;
@@ -150,4 +151,25 @@ TEST_CASE("declines are retried on dunning days 1, 3, 5, 7 and then stop") {
     CHECK(dunning_offset(p, 4) == days{7});
     CHECK_FALSE(dunning_offset(p, 5));
     CHECK_FALSE(dunning_offset(p, 0));
+}
+
+TEST_CASE("text that reaches PortOne is valid UTF-8 without control characters") {
+    CHECK(is_valid_utf8("cust_0001"));
+    CHECK(is_valid_utf8("가나다 plan"));
+    CHECK(is_valid_utf8("\xF0\x9F\x92\xB3"));        // a four-byte emoji
+    CHECK_FALSE(is_valid_utf8("\xC3\x28"));          // bad continuation
+    CHECK_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong '/'
+    CHECK_FALSE(is_valid_utf8("\xED\xA0\x80"));      // a UTF-16 surrogate
+    CHECK_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // beyond U+10FFFF
+    CHECK_FALSE(is_valid_utf8("abc\xE2\x82"));       // truncated at the end
+    CHECK_FALSE(is_valid_utf8("\xB1\xB8"));          // EUC-KR bytes
+    CHECK(utf8_length("가나다") == 3);
+    CHECK(has_control_character("a\r\nb"));
+    CHECK(has_control_character(std::string("a\0b", 3)));
+    CHECK(has_control_character("\x7F"));
+    CHECK_FALSE(has_control_character("가 a-b_c"));
+    CHECK_FALSE(check_text("name", "가나다", 1, 3));
+    CHECK(check_text("name", "가나다라", 1, 3)->find("1 to 3") != std::string::npos);
+    CHECK(check_text("name", "", 1, 3));
+    CHECK(check_text("name", "a\tb", 1, 3)->find("control") != std::string::npos);
 }
