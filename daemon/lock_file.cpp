@@ -26,10 +26,9 @@ std::string lock_path_of(const std::string& database_path) {
 database_lock::database_lock(const std::string& database_path)
     : path_(lock_path_of(database_path)) {
     fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-        throw std::system_error(errno, std::generic_category(),
-                                fmt::format("cannot create the lock file {}", path_));
-    }
+    if (fd_ < 0)
+        throw cannot_create(fmt::format("cannot create the lock file {}: {}", path_,
+                                        std::generic_category().message(errno)));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
         const int err = errno;
         std::string holder;
@@ -46,7 +45,8 @@ database_lock::database_lock(const std::string& database_path)
                 "another billingd{} is already running on {} (it holds {}); refusing to start",
                 holder, database_path, path_));
         }
-        throw std::system_error(err, std::generic_category(), fmt::format("cannot lock {}", path_));
+        throw cannot_create(
+            fmt::format("cannot lock {}: {}", path_, std::generic_category().message(err)));
     }
     // Name the holder for the next one who tries; purely informational.
     const std::string pid = fmt::format("{}\n", ::getpid());

@@ -2,7 +2,8 @@
 // the life of the process (the kernel drops it when the process dies, even on SIGKILL).
 //
 // Errors: database_locked when another process holds the lock (its pid in the message when
-// the lock file names one); std::system_error when the lock file cannot be created.
+// the lock file names one); cannot_create (exit 73) when the lock file cannot be created or
+// locked (a missing or unwritable state directory), naming the path.
 #pragma once
 
 #include <stdexcept>
@@ -11,6 +12,11 @@
 namespace billingd::daemon {
 
 class database_locked : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+class cannot_create : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };

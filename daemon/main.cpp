@@ -110,6 +110,12 @@ int run(int argc, char** argv) {
     } catch (const database_locked& e) {
         spdlog::error("{}", e.what());
         return exit_code::locked;
+    } catch (const cannot_create& e) {
+        spdlog::error("{}", e.what());
+        return exit_code::cannot_create;
+    } catch (const storage::open_error& e) {
+        spdlog::error("{}", e.what());
+        return exit_code::cannot_create;
     } catch (const config_error& e) {
         spdlog::error("configuration error: {}", e.what());
         return exit_code::config;

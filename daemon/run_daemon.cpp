@@ -62,6 +62,7 @@ class runner {
           engine_(engine),
           clock_(clock),
           signals_(io, SIGINT, SIGTERM),
+          hangup_(io, SIGHUP),
           sleep_timer_(io),
           watchdog_timer_(io),
           grace_timer_(io) {}
@@ -69,6 +70,7 @@ class runner {
     // Runs until a signal stops it. Returns the exit code.
     int run() {
         wait_for_signal();
+        ignore_hangups();
         if (auto interval = notify::watchdog_interval()) feed_watchdog(*interval);
         asio::co_spawn(io_, loop(), [this](std::exception_ptr e) {
             if (e) {
@@ -80,6 +82,7 @@ class runner {
                 exit_code_ = exit_code::software;
             }
             signals_.cancel();
+            hangup_.cancel();
             watchdog_timer_.cancel();
             grace_timer_.cancel();
             io_.stop();
@@ -197,6 +200,18 @@ class runner {
         });
     }
 
+    // SIGHUP's default action would kill the daemon without draining (and systemd does not
+    // restart a SIGHUP exit): billingd has nothing to reload, so it says so and goes on.
+    void ignore_hangups() {
+        hangup_.async_wait([this](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            spdlog::warn(
+                "signal=SIGHUP ignored: billingd does not reload; restart it to apply a new "
+                "configuration (restarting is always safe)");
+            ignore_hangups();
+        });
+    }
+
     // WATCHDOG=1 from the event loop itself: a blocked loop stops feeding it.
     void feed_watchdog(std::chrono::microseconds interval) {
         notify::watchdog();
@@ -212,6 +227,7 @@ class runner {
     scheduler::engine& engine_;
     const scheduler::clock& clock_;
     asio::signal_set signals_;
+    asio::signal_set hangup_;
     asio::steady_timer sleep_timer_;
     asio::steady_timer watchdog_timer_;
     asio::steady_timer grace_timer_;

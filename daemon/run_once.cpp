@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
 
 #include "calendar/calendar.hpp"
@@ -61,6 +62,16 @@ int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of,
 
     // SIGINT/SIGTERM: stop starting requests; those on the wire finish and are journaled.
     asio::signal_set signals(io, SIGINT, SIGTERM);
+    // SIGHUP (a closed terminal) must not kill a pass mid-way: ignored, like in the daemon.
+    asio::signal_set hangup(io, SIGHUP);
+    std::function<void()> ignore_hangups = [&] {
+        hangup.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            spdlog::warn("signal=SIGHUP ignored");
+            ignore_hangups();
+        });
+    };
+    ignore_hangups();
     signals.async_wait([&engine](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         spdlog::warn("signal={} stopping after the requests on the wire", signo);
@@ -77,6 +88,7 @@ int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of,
                            result = summary;
                        }
                        signals.cancel();
+                       hangup.cancel();
                        io.stop();  // idle keep-alive connections must not keep us waiting
                    });
     io.run();

@@ -20,6 +20,7 @@ inline constexpr int ok = 0;
 inline constexpr int needs_attention = 1;  // --once: parked, in-doubt or halted work remains
 inline constexpr int usage = 64;           // EX_USAGE: bad command line
 inline constexpr int software = 70;        // EX_SOFTWARE: internal error, or the stop grace ran out
+inline constexpr int cannot_create = 73;   // EX_CANTCREAT: the database or its lock file
 inline constexpr int locked = 75;          // EX_TEMPFAIL: another billingd holds the database
 inline constexpr int config = 78;          // EX_CONFIG: bad configuration or missing secrets
 }  // namespace exit_code

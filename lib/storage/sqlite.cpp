@@ -27,7 +27,7 @@ connection::connection(open_options options) : options_(std::move(options)) {
         std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close(db_);
         db_ = nullptr;
-        throw error("cannot open database " + options_.path + ": " + message);
+        throw open_error("cannot open database " + options_.path + ": " + message);
     }
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
@@ -50,7 +50,9 @@ connection::~connection() {
 }
 
 void connection::fail(int rc, std::string_view context) const {
-    std::string message{context};
+    // Name the file: an operator with several databases must know which one is corrupt or full.
+    std::string message = "database " + options_.path + ": ";
+    message += context;
     message += ": ";
     message += db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     if ((rc & 0xff) == SQLITE_CONSTRAINT) throw constraint_error(message);

@@ -33,6 +33,13 @@ class constraint_error : public error {
     using error::error;
 };
 
+// The database file cannot be opened or created (missing or unwritable directory, not a
+// database).
+class open_error : public error {
+  public:
+    using error::error;
+};
+
 class connection;
 
 class statement {

@@ -2,6 +2,7 @@
 operator holding a write lock in sqlite3 delays work and loses nothing; a second billingd
 on the same database is refused."""
 import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -92,7 +93,32 @@ with Sim("--seed", "5", "--prefix", "pay-=pay") as sim:
     r = ws.once(as_of="2025-01-16T01:00:00Z")
     check(r.returncode != 0 and "already" in r.stderr.lower(),
           f"second instance: exit {r.returncode}: {r.stderr[-300:]}")
+    # SIGHUP (a closed terminal, a stray `systemctl kill -s HUP`) is logged and ignored: the
+    # daemon neither dies without draining nor stops charging.
+    first.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    check(first.poll() is None, f"the daemon survives SIGHUP (exit {first.poll()})")
     first.terminate()
     check(first.wait(timeout=30) == 0, "the daemon exits 0 on SIGTERM")
+    check("SIGHUP ignored" in first.stderr.read(), "SIGHUP is logged as ignored")
+
+    # A database billingd cannot create (missing directory) or a lock it cannot take: exit 73
+    # naming the path, not "internal error".
+    nowhere = Workspace(sim)
+    with open(nowhere.config_path) as f:
+        text = f.read()
+    with open(nowhere.config_path, "w") as f:
+        f.write(text.replace(nowhere.db_path, "/nonexistent/billingd/billing.db"))
+    r = nowhere.once(as_of="2025-01-15T01:00:00Z")
+    check(r.returncode == 73 and "/nonexistent/billingd" in r.stderr,
+          f"missing state directory: exit {r.returncode}: {r.stderr[-300:]}")
+
+    # A database file that is not a database: the message names the file.
+    garbage = Workspace(sim)
+    with open(garbage.db_path, "wb") as f:
+        f.write(b"this is not an SQLite database" * 200)
+    r = garbage.once(as_of="2025-01-15T01:00:00Z")
+    check(r.returncode in (70, 73) and garbage.db_path in r.stderr,
+          f"corrupt database: exit {r.returncode}, names the file: {r.stderr[-300:]}")
 
 finish("bad input and locks")
