@@ -151,8 +151,12 @@ class runner {
                                breaker.recent_failures, breaker.recent_calls,
                                calendar::format_utc(breaker.probe_at))
                          : "";
-        notify::status(fmt::format("{}{}idle; next wake {}", engine_.halted() ? "HALTED: " : "",
-                                   breaker_note, calendar::format_utc(clock_.now() + delay)));
+        const std::string halted =
+            engine_.halted() ? fmt::format("HALTED ({}; probe at {}): ", engine_.halt_reason(),
+                                           calendar::format_utc(engine_.halt_probe_at()))
+                             : "";
+        notify::status(fmt::format("{}{}idle; next wake {}", halted, breaker_note,
+                                   calendar::format_utc(clock_.now() + delay)));
         return delay;
     }
 

@@ -85,6 +85,7 @@ struct request_spec {
 struct connect_result {
     std::unique_ptr<connection> conn;
     std::string error;
+    bool tls_verify_failed = false;
 };
 
 // An answer that still needs classifying, or the token failure that kept it from being sent
@@ -141,7 +142,7 @@ class http_client final : public client {
         } else {
             result = wire::classify_charge(request, got.answer);
         }
-        scrub(result.journal);
+        scrub(result);
         co_return result;
     }
 
@@ -164,7 +165,7 @@ class http_client final : public client {
                 if (result.journal.result != outcome::config_error)
                     result.journal.result = outcome::unknown;
                 result.verdict = result.journal.result;
-                scrub(result.journal);
+                scrub(result);
                 co_return result;
             }
             auto classified = wire::classify_find_all_page(summary, got.answer);
@@ -174,7 +175,7 @@ class http_client final : public client {
                 if (page > 1 && result.journal.result == outcome::not_found)
                     result.journal.result = outcome::unknown;
                 result.verdict = result.journal.result;
-                scrub(result.journal);
+                scrub(result);
                 co_return result;
             }
             for (auto& p : classified.page->list) payments.push_back(std::move(p));
@@ -189,14 +190,14 @@ class http_client final : public client {
                                          " pages of payments";
                 result.verdict = outcome::unknown;
                 result.payments = std::move(payments);
-                scrub(result.journal);
+                scrub(result);
                 co_return result;
             }
             page = next;
         }
         last.request_summary = "GET " + path + " pages=" + std::to_string(page);
         auto result = wire::reduce_lookup(std::move(last), std::move(payments));
-        scrub(result.journal);
+        scrub(result);
         co_return result;
     }
 
@@ -215,7 +216,7 @@ class http_client final : public client {
         } else {
             result = wire::classify_customer("GET " + path, got.answer);
         }
-        scrub(result.journal);
+        scrub(result);
         co_return result;
     }
 
@@ -275,16 +276,41 @@ class http_client final : public client {
         co_return result;
     }
 
+    // Nothing that leaves the gateway holds the key, the secret or a token: a proxy or a PG
+    // that echoes the request head could put them in any field of an answer (fail_reason
+    // reaches charges, events, logs and billingctl output).
+    std::vector<std::string> secrets() const {
+        std::vector<std::string> all = tokens_.recent_tokens();
+        all.push_back(options_.imp_secret);
+        all.push_back(options_.imp_key);
+        return all;
+    }
     void scrub(exchange& x) const {
-        std::vector<std::string> secrets = tokens_.recent_tokens();
-        secrets.push_back(options_.imp_secret);
-        secrets.push_back(options_.imp_key);
-        for (const auto& secret : secrets) {
-            replace_all(x.request_summary, secret);
-            replace_all(x.message, secret);
-            replace_all(x.raw, secret);
-            replace_all(x.imp_uid, secret);
-        }
+        for (const auto& secret : secrets())
+            for (auto* field : {&x.request_summary, &x.message, &x.raw, &x.imp_uid})
+                replace_all(*field, secret);
+    }
+    void scrub(payment& p) const {
+        for (const auto& secret : secrets())
+            for (auto* field : {&p.imp_uid, &p.merchant_uid, &p.customer_uid, &p.status,
+                                &p.currency, &p.fail_reason, &p.pg_provider, &p.pg_tid,
+                                &p.pay_method, &p.receipt_url, &p.name})
+                replace_all(*field, secret);
+    }
+    void scrub(charge_result& r) const {
+        scrub(r.journal);
+        if (r.answer) scrub(*r.answer);
+    }
+    void scrub(lookup_result& r) const {
+        scrub(r.journal);
+        if (r.settled) scrub(*r.settled);
+        for (auto& p : r.payments) scrub(p);
+    }
+    void scrub(customer_result& r) const {
+        scrub(r.journal);
+        for (const auto& secret : secrets())
+            for (auto* field : {&r.card_name, &r.card_number, &r.pg_provider})
+                replace_all(*field, secret);
     }
 
     std::unique_ptr<connection> take_idle() {
@@ -371,8 +397,13 @@ class http_client final : public client {
             conn->tls->set_verify_callback(ssl::host_name_verification(url_.host));
             co_await conn->tls->async_handshake(ssl::stream_base::client, with_ec(ec));
             if (ec) {
-                out.error = "TLS handshake with " + url_.host_header + ": " +
-                            describe(ec, options_.connect_timeout);
+                const long verify = SSL_get_verify_result(conn->tls->native_handle());
+                out.tls_verify_failed = verify != X509_V_OK;
+                out.error =
+                    "TLS handshake with " + url_.host_header + ": " +
+                    (out.tls_verify_failed ? std::string{"certificate verification failed: "} +
+                                                 X509_verify_cert_error_string(verify)
+                                           : describe(ec, options_.connect_timeout));
                 co_return out;
             }
         }
@@ -407,6 +438,7 @@ class http_client final : public client {
                 if (!fresh.conn) {
                     answer.request_written = false;
                     answer.transport_error = std::move(fresh.error);
+                    answer.tls_verify_failed = fresh.tls_verify_failed;
                     break;
                 }
                 conn = std::move(fresh.conn);

@@ -64,6 +64,18 @@ std::variant<base_url, std::string> parse_base_url(std::string_view text) {
     std::string_view path =
         slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
     while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+    // RFC 3986 path characters only: the prefix goes into every request line, where a CR, LF,
+    // space or control character would split or smuggle a request.
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        const auto ch = static_cast<unsigned char>(path[i]);
+        const bool pchar = std::isalnum(ch) || std::string_view{"-._~!$&'()*+,;=:@/"}.find(
+                                                   static_cast<char>(ch)) != std::string_view::npos;
+        const bool escape = ch == '%' && i + 2 < path.size() &&
+                            std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
+                            std::isxdigit(static_cast<unsigned char>(path[i + 2]));
+        if (!pchar && !escape)
+            return std::string("base_url path may only hold RFC 3986 path characters");
+    }
     url.path_prefix = std::string(path);
     if (authority.find('@') != std::string_view::npos)
         return std::string("base_url must not contain user info");

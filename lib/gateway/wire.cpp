@@ -1,6 +1,7 @@
 #include "gateway/wire.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -37,6 +38,32 @@ namespace {
 
 using json = nlohmann::json;
 
+// True when `text` is valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+bool is_utf8(std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        const std::size_t extra = c < 0x80             ? 0
+                                  : (c & 0xE0) == 0xC0 ? 1
+                                  : (c & 0xF0) == 0xE0 ? 2
+                                  : (c & 0xF8) == 0xF0 ? 3
+                                                       : 4;
+        if (extra == 4) return false;                             // not a lead byte
+        if (extra > 0 && i + extra >= text.size()) return false;  // truncated
+        char32_t cp = extra == 0 ? c : c & (0x3F >> extra);
+        for (std::size_t k = 1; k <= extra; ++k) {
+            const auto b = static_cast<unsigned char>(text[i + k]);
+            if ((b & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (b & 0x3F);
+        }
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
+            (extra == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += extra + 1;
+    }
+    return true;
+}
+
 // PortOne passes PG messages through; these two are the only texts billingd looks for, and
 // each is combined with the code and the shape of the answer (see classify_charge).
 constexpr std::string_view unregistered_customer_text = "등록되지 않은 구매자";
@@ -47,8 +74,30 @@ std::string dump(const json& j) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// A body that is not UTF-8 (an EUC-KR message a PG passed through) would not parse, and the
+// decline it reports would look like garbage. Its bytes outside ASCII are kept as the text
+// "\\xHH" instead: the answer still parses, and an operator can read the bytes back. (A
+// mixed body cannot be split reliably into "meant as UTF-8" and not, so all of them.)
+std::string escape_non_ascii(std::string_view text) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size() * 2);
+    for (char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x80) {
+            out.push_back(ch);
+            continue;
+        }
+        out += "\\\\x";  // JSON text for a backslash, then x
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 0xF]);
+    }
+    return out;
+}
+
 std::optional<json> parse_json(std::string_view text) {
-    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    json j = is_utf8(text) ? json::parse(text, nullptr, /*allow_exceptions=*/false)
+                           : json::parse(escape_non_ascii(text), nullptr, false);
     if (j.is_discarded()) return std::nullopt;
     return j;
 }
@@ -64,6 +113,10 @@ std::string string_field(const json& object, const char* key) {
 std::optional<std::int64_t> integer_field(const json& object, const char* key) {
     auto it = object.find(key);
     if (it == object.end() || it->is_null()) return 0;
+    // Above INT64_MAX a cast would wrap to a negative amount: not an answer we understand.
+    if (it->is_number_unsigned() &&
+        it->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+        return std::nullopt;
     if (it->is_number_integer()) return it->get<std::int64_t>();
     if (it->is_number_float()) {
         const double value = it->get<double>();
@@ -212,6 +265,21 @@ std::optional<envelope> parse_envelope(std::string_view body) {
     return envelope_from(*j);
 }
 
+bool is_b64token(std::string_view token) {
+    // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    std::size_t i = 0;
+    while (i < token.size()) {
+        const auto c = static_cast<unsigned char>(token[i]);
+        if (!(std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' ||
+              c == '/'))
+            break;
+        ++i;
+    }
+    if (i == 0) return false;
+    while (i < token.size() && token[i] == '=') ++i;
+    return i == token.size();
+}
+
 std::optional<token_answer> parse_token(std::string_view body) {
     auto j = parse_json(body);
     if (!j) return std::nullopt;
@@ -250,8 +318,10 @@ charge_result classify_charge(const charge_request& request, const http_answer& 
 
     if (!answer.transport_error.empty() || answer.http_status == 0) {
         // Nothing written: provably not processed. Written without a complete answer: the PG
-        // may be charging the card right now.
-        x.result = answer.request_written ? outcome::unknown : outcome::transient;
+        // may be charging the card right now. A refused certificate will be refused again.
+        x.result = answer.tls_verify_failed ? outcome::config_error
+                   : answer.request_written ? outcome::unknown
+                                            : outcome::transient;
         x.message = transport_message(answer);
         return r;
     }
@@ -296,6 +366,11 @@ charge_result classify_charge(const charge_request& request, const http_answer& 
     if (!p) {
         x.result = outcome::unknown;
         x.message = "code 0 without a readable payment";
+        // Say what was received (an amount out of range, a fraction), not a converted value.
+        if (env->response_object)
+            if (auto amount = (*j)["response"].find("amount");
+                amount != (*j)["response"].end() && !amount->is_null())
+                x.message += " (amount " + dump(*amount).substr(0, 64) + ")";
         return r;
     }
     x.imp_uid = p->imp_uid;
@@ -344,6 +419,7 @@ lookup_answer read_lookup_answer(const http_answer& answer, exchange& x) {
     x.result = outcome::unknown;
     if (!answer.transport_error.empty() || answer.http_status == 0) {
         x.message = transport_message(answer);
+        if (answer.tls_verify_failed) x.result = outcome::config_error;
         a.settled = true;
         return a;
     }
@@ -493,6 +569,7 @@ token_result classify_token(const http_answer& answer) {
 
     if (!answer.transport_error.empty() || answer.http_status == 0) {
         x.message = transport_message(answer);
+        if (answer.tls_verify_failed) x.result = outcome::config_error;
         return r;
     }
     auto env = parse_envelope(answer.body);
@@ -515,6 +592,14 @@ token_result classify_token(const http_answer& answer) {
     r.token = parse_token(answer.body);
     if (!r.token) {
         if (x.message.empty()) x.message = "getToken answer without a usable token";
+        return r;
+    }
+    if (!is_b64token(r.token->access_token)) {
+        // It goes into an Authorization header: anything outside RFC 6750's b64token (a CR/LF
+        // above all) could inject a header or smuggle a request. Never retried as transient.
+        r.token.reset();
+        x.result = outcome::config_error;
+        x.message = "getToken returned an access token with characters outside RFC 6750";
         return r;
     }
     x.message.clear();

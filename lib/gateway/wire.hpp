@@ -29,6 +29,9 @@ struct http_answer {
     int http_status = 0;          // 0 when no complete answer was read
     std::string body;             // the complete body (empty when none was read)
     std::string transport_error;  // empty when a complete answer was read
+    // The server's certificate (or its name) was refused: a wrong CA, a MITM. Nothing was
+    // written; no retry will change it, so it is a configuration error, not a transient one.
+    bool tls_verify_failed = false;
     std::chrono::milliseconds latency{0};
 };
 
@@ -64,6 +67,8 @@ struct envelope {
 std::optional<envelope> parse_envelope(std::string_view body);
 // nullopt unless the envelope has code 0 and a non-empty access_token with expired_at > now.
 std::optional<token_answer> parse_token(std::string_view body);
+// RFC 6750 b64token: what may follow "Bearer " in a header.
+bool is_b64token(std::string_view token);
 // `json_object` is one payment object as JSON text; nullopt if it is not an object.
 std::optional<payment> parse_payment(std::string_view json_object);
 

@@ -69,6 +69,10 @@ std::chrono::sys_seconds engine::halt_probe_at() const {
     return from_unix(impl_->halt_probe_at);
 }
 
+const std::string& engine::halt_reason() const {
+    return impl_->halt_reason;
+}
+
 const std::string& engine::install_id() const {
     return impl_->install_id;
 }

@@ -144,6 +144,7 @@ class engine {
     // request back; a probe is sent at halt_probe_at() and lifts it on a clear answer.
     bool halted() const;
     std::chrono::sys_seconds halt_probe_at() const;
+    const std::string& halt_reason() const;
     const std::string& install_id() const;
 
     struct breaker_status {

@@ -171,9 +171,11 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
                      false);
                 mark_unknown(c, "charge endpoint answered " + x.message, halt_probe_at);
             } else {
-                // 401 after a token refresh (every request will be refused), or the account's
-                // billing module (charges only): not processed.
-                halt("PortOne configuration error: " + x.message, x.http_status == 401);
+                // 401 after a token refresh or a refused TLS certificate (every request will
+                // fail the same way), or the account's billing module (charges only): not
+                // processed.
+                halt("PortOne configuration error: " + x.message,
+                     x.http_status == 401 || x.http_status == 0);
                 c.next_action_at = halt_probe_at;
                 transition(c, charge_state::retry_wait, "not processed: " + x.message);
             }

@@ -236,6 +236,11 @@ TEST_CASE("base_url: https anywhere, http only on loopback") {
         {"https://api.iamport.kr:80a", false},
         {"https://api.iamport.kr?x=1", false},
         {"https://::1", false},
+        {"https://api.iamport.kr/v1\r\nX-Injected: 1", false},  // request splitting
+        {"https://api.iamport.kr/a b", false},
+        {"https://api.iamport.kr/%0d%0a", true},  // escaped: harmless in a request line
+        {"https://api.iamport.kr/%zz", false},
+        {"https://api.iamport.kr/v1;x=1/~a_b.c-d", true},
     };
     for (const auto& r : rows) {
         CAPTURE(r.url);

@@ -354,16 +354,19 @@ TEST_CASE("TLS: the simulator's certificate is trusted through ca_file") {
     }
 }
 
-TEST_CASE("TLS: an untrusted certificate is refused before anything is sent") {
+TEST_CASE("TLS: an untrusted certificate is refused before anything is sent, as a config error") {
     sim_process sim(sim_args({"--tls-cert", SIM_CERT, "--tls-key", SIM_KEY}));
     asio::io_context io;
     auto client =
         gw::make_http_client(io, options_for("https://127.0.0.1:" + std::to_string(sim.port())));
     auto request = make_request("pay_r", "tls-untrusted");
     const auto r = run(io, client->charge(request));
-    CHECK(r.journal.result == outcome::transient);
+    // A wrong CA or a MITM is not transient: retrying will not change it; charging halts.
+    CHECK(r.journal.result == outcome::config_error);
     CHECK_FALSE(r.journal.request_written);
-    CHECK(r.journal.message.find("TLS handshake") != std::string::npos);
+    CHECK(r.journal.message.find("certificate verification failed") != std::string::npos);
+    const auto lookup = run(io, client->find_all("tls-untrusted"));
+    CHECK(lookup.verdict == outcome::config_error);
 }
 
 TEST_CASE("TLS: a trusted certificate for another host name is refused") {
@@ -376,9 +379,9 @@ TEST_CASE("TLS: a trusted certificate for another host name is refused") {
         auto client = gw::make_http_client(io, options);
         auto request = make_request("pay_s", "tls-mismatch");
         const auto r = run(io, client->charge(request));
-        CHECK(r.journal.result == outcome::transient);
+        CHECK(r.journal.result == outcome::config_error);
         CHECK_FALSE(r.journal.request_written);
-        CHECK(r.journal.message.find("TLS handshake") != std::string::npos);
+        CHECK(r.journal.message.find("certificate verification failed") != std::string::npos);
     }
 }
 
@@ -423,4 +426,53 @@ TEST_CASE("secrets a server echoes back are scrubbed from the exchange") {
     CHECK(echoed.journal.raw.find("Bearer [redacted]") != std::string::npos);
     CHECK(echoed.journal.raw.find("tok_sekrit_123") == std::string::npos);
     check_no_secrets(echoed.journal);
+
+    // A decline whose fail_reason (and every other field) repeats the secret and the token:
+    // nothing the gateway returns holds them, not only the journal.
+    sim_support::scripted_server declining([](const std::string& raw) {
+        if (raw.rfind("POST /users/getToken", 0) == 0)
+            return sim_support::scripted_server::reply{
+                200, R"({"code":0,"message":null,"response":{"access_token":"tok_sekrit_123",)"
+                     R"("now":1700000000,"expired_at":1700001800}})"};
+        const std::string echo = "tok_sekrit_123 " + std::string{imp_secret};
+        return sim_support::scripted_server::reply{
+            200, R"({"code":0,"message":null,"response":{"status":"failed","amount":9900,)"
+                 R"("imp_uid":"imp_1","merchant_uid":"echo-1","customer_uid":"pay_u",)"
+                 R"("currency":"KRW","fail_reason":"Authorization: Bearer )" +
+                     echo + R"(","pg_tid":")" + echo + R"(","name":")" + echo + R"("}})"};
+    });
+    asio::io_context io3;
+    auto client3 = gw::make_http_client(io3, options_for(declining.http_url()));
+    const auto declined = run(io3, client3->charge(request));
+    REQUIRE(declined.journal.result == outcome::declined);
+    REQUIRE(declined.answer);
+    for (const auto* field :
+         {&declined.answer->fail_reason, &declined.answer->pg_tid, &declined.answer->name}) {
+        CHECK(field->find("tok_sekrit_123") == std::string::npos);
+        CHECK(field->find(imp_secret) == std::string::npos);
+    }
+    CHECK(declined.answer->fail_reason.find("[redacted]") != std::string::npos);
+    check_no_secrets(declined.journal);
+}
+
+TEST_CASE("an access token that could inject a header is a configuration error") {
+    for (const std::string token : {"tok\\r\\nX-Injected: 1", "tok en", "tok\\u0000"}) {
+        CAPTURE(token);
+        sim_support::scripted_server injecting([token](const std::string& raw) {
+            if (raw.rfind("POST /users/getToken", 0) == 0)
+                return sim_support::scripted_server::reply{
+                    200, R"({"code":0,"message":null,"response":{"access_token":")" + token +
+                             R"(","now":1700000000,"expired_at":1700001800}})"};
+            return sim_support::scripted_server::reply{500, "should not be reached"};
+        });
+        asio::io_context io;
+        auto client = gw::make_http_client(io, options_for(injecting.http_url()));
+        auto request = make_request("pay_v", "inject-1");
+        const auto r = run(io, client->charge(request));
+        CHECK(r.journal.result == outcome::config_error);
+        CHECK_FALSE(r.journal.request_written);
+        for (const auto& seen : injecting.requests())
+            CHECK(seen.find("X-Injected") == std::string::npos);
+        CHECK(injecting.requests().size() == 1);  // only getToken: the charge never left
+    }
 }

@@ -474,3 +474,46 @@ TEST_CASE("every outcome has a name") {
     CHECK(gw::to_string(outcome::not_found) == "not_found");
     CHECK(gw::to_string(outcome::refused) == "refused");
 }
+
+TEST_CASE("an amount beyond int64 is not an answer, and the journal shows what was received") {
+    for (const std::string amount : {"9223372036854775808", "18446744073709551615", "1e30"}) {
+        CAPTURE(amount);
+        std::string body = payment_json("paid");
+        body.replace(body.find(R"("amount":9900)"), 13, R"("amount":)" + amount);
+        const auto r =
+            wire::classify_charge(sample_request(), answered(200, envelope_json(0, "null", body)));
+        CHECK(r.journal.result == outcome::unknown);
+        CHECK_FALSE(r.answer);
+        CHECK(r.journal.message.find("(amount ") != std::string::npos);
+        CHECK(r.journal.message.find(amount.substr(0, 2)) != std::string::npos);
+        CHECK(r.journal.message.find("-922") == std::string::npos);  // never wrapped
+    }
+}
+
+TEST_CASE("a decline with a non-UTF-8 (EUC-KR) fail_reason is a decline, its bytes escaped") {
+    std::string body = payment_json("failed");
+    // 한도초과 in EUC-KR: not UTF-8, as some PGs pass their messages through.
+    body.replace(body.find("한도초과"), std::string{"한도초과"}.size(),
+                 "\xC7\xD1\xB5\xB5\xC3\xCA\xB0\xFA");
+    const auto r =
+        wire::classify_charge(sample_request(), answered(200, envelope_json(0, "null", body)));
+    CHECK(r.journal.result == outcome::declined);
+    REQUIRE(r.answer);
+    CHECK(r.answer->fail_reason == "\\xC7\\xD1\\xB5\\xB5\\xC3\\xCA\\xB0\\xFA");
+}
+
+TEST_CASE("an access token must be an RFC 6750 b64token") {
+    CHECK(wire::is_b64token("a1b2c3d4e5"));
+    CHECK(wire::is_b64token("abc-._~+/=="));
+    CHECK_FALSE(wire::is_b64token(""));
+    CHECK_FALSE(wire::is_b64token("=abc"));
+    CHECK_FALSE(wire::is_b64token("abc=d"));
+    CHECK_FALSE(wire::is_b64token("tok\r\nX-Injected: 1"));
+    CHECK_FALSE(wire::is_b64token("tok en"));
+    wire::http_answer a = answered(
+        200, R"({"code":0,"message":null,"response":{"access_token":"tok\r\nX: 1","now":1,)"
+             R"("expired_at":1801}})");
+    const auto t = wire::classify_token(a);
+    CHECK(t.journal.result == outcome::config_error);
+    CHECK_FALSE(t.token);
+}
