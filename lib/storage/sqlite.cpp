@@ -19,8 +19,11 @@ bool is_busy(int rc) {
 // --- connection -------------------------------------------------------------------------
 
 connection::connection(open_options options) : options_(std::move(options)) {
-    const int flags =
+    int flags =
         options_.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    // A read-only "file:...?immutable=1" URI (billingctl on a database nothing has open) must
+    // not depend on SQLite having been built with URI names enabled.
+    if (options_.read_only && options_.path.rfind("file:", 0) == 0) flags |= SQLITE_OPEN_URI;
     const int rc =
         sqlite3_open_v2(options_.path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {

@@ -23,14 +23,17 @@ class Ctl:
                      "BILLINGD_PORTONE_IMP_SECRET"):
             self.env.pop(name, None)
 
-    def run(self, *args, database=True, env=None, timeout=60):
+    def run(self, *args, database=True, env=None, timeout=60, user=None):
+        """`user`: a uid to run billingctl as (the caller must be root)."""
         cmd = [BILLINGCTL]
         if database:
             cmd += ["--database", self.db_path]
         cmd += [str(a) for a in args]
         e = dict(self.env)
         e.update(env or {})
-        r = subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout)
+        as_user = {} if user is None else {"user": user, "group": user, "extra_groups": []}
+        r = subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=timeout,
+                           **as_user)
         if os.environ.get("BILLINGCTL_TEST_VERBOSE"):
             print("$", " ".join(cmd), "->", r.returncode, r.stdout, r.stderr)
         return r
@@ -90,6 +93,11 @@ class Ctl:
         self.execute("UPDATE subscriptions SET next_period = ?, next_due_at = NULL "
                      "WHERE id = ?", period, sid)
         return cid
+
+    def fingerprint(self):
+        """Every row of every table, to show that a refused command wrote nothing."""
+        with self.db() as c:
+            return "\n".join(c.iterdump())
 
     def events(self, sid=None, charge_id=None):
         if charge_id is not None:

@@ -7,7 +7,7 @@ from harness import check, finish
 
 
 def read_commands(ctl):
-    sid = ctl.add("--anchor", "2024-01-31")
+    sid = ctl.add("--anchor", "2024-01-31", "--backdate")
     now = int(time.time())
     cid = ctl.add_charge(sid, 0, "unknown", next_action_at=now - 10)
     q = ctl.execute("INSERT INTO attempts (at, charge_id, kind, phase, merchant_uid, "
@@ -47,7 +47,8 @@ def read_commands(ctl):
     expect_exit(ctl.run("events", sid), 0, "events table")
     expect_exit(ctl.run("events", 777), 65, "events of an unknown subscription")
 
-    due_sub = ctl.add("--anchor", "2024-03-01", "--time-zone", "UTC", "--charge-time", "00:00")
+    due_sub = ctl.add("--anchor", "2024-03-01", "--backdate", "--time-zone", "UTC",
+                      "--charge-time", "00:00")
     due = ctl.json("due")
     if due is not None:
         check(any(s["id"] == due_sub for s in due["subscriptions"]), f"due subscription: {due}")
@@ -108,7 +109,7 @@ def retry_only_from_parked(ctl, unknown_cid):
 
 def resolve(ctl, unknown_cid):
     # --give-up: the period is settled as not paid and the schedule continues.
-    sid = ctl.add("--anchor", "2024-01-31", "--time-zone", "Asia/Seoul")
+    sid = ctl.add("--anchor", "2024-01-31", "--backdate", "--time-zone", "Asia/Seoul")
     pid = ctl.add_charge(sid, 2, "parked", park_reason="still in doubt")
     r = ctl.run("charge", "resolve", pid, "--give-up", "--reason", "customer refunded offline")
     expect_exit(r, 0, "give up")

@@ -36,8 +36,9 @@ def invalid_values_exit_65_and_change_nothing(ctl):
 
 
 def add_schedules_period_zero(ctl):
-    sid = ctl.add("--anchor", "2024-01-31", "--charge-time", "10:00", "--time-zone",
-                  "Asia/Seoul", "--buyer-name", "Kim", "--buyer-email", "kim@example.com")
+    sid = ctl.add("--anchor", "2024-01-31", "--backdate", "--charge-time", "10:00",
+                  "--time-zone", "Asia/Seoul", "--buyer-name", "Kim", "--buyer-email",
+                  "kim@example.com")
     s = ctl.subscription(sid)
     check(s["status"] == "active", f"new subscription is active: {s['status']}")
     check(s["next_period"] == 0, "scheduled for period 0")
@@ -101,8 +102,8 @@ def list_and_show(ctl, sid):
 
 
 def pause_and_resume_skip_the_paused_periods(ctl):
-    sid = ctl.add("--anchor", "2020-01-01", "--every", "day", "--charge-time", "00:00",
-                  "--time-zone", "UTC")
+    sid = ctl.add("--anchor", "2020-01-01", "--backdate", "--every", "day", "--charge-time",
+                  "00:00", "--time-zone", "UTC")
     cid = ctl.add_charge(sid, 3, "scheduled", next_action_at=int(time.time()))
     r = ctl.run("subscription", "pause", sid)
     expect_exit(r, 0, "pause")
@@ -132,8 +133,8 @@ def pause_and_resume_skip_the_paused_periods(ctl):
 
 
 def resume_restarts_an_unpaid_subscription(ctl):
-    sid = ctl.add("--anchor", "2020-01-01", "--every", "month", "--charge-time", "00:00",
-                  "--time-zone", "UTC")
+    sid = ctl.add("--anchor", "2020-01-01", "--backdate", "--every", "month", "--charge-time",
+                  "00:00", "--time-zone", "UTC")
     # Dunning exhausted on period 0: the charge is canceled and the subscription unpaid.
     ctl.add_charge(sid, 0, "canceled")
     ctl.execute("UPDATE subscriptions SET status = 'unpaid', next_due_at = NULL WHERE id = ?", sid)
@@ -148,7 +149,7 @@ def resume_restarts_an_unpaid_subscription(ctl):
 
 
 def cancel_leaves_charges_in_doubt_alone(ctl):
-    sid = ctl.add("--anchor", "2023-01-10")
+    sid = ctl.add("--anchor", "2023-01-10", "--backdate")
     unknown = ctl.add_charge(sid, 0, "unknown", next_action_at=int(time.time()) + 60)
     declined = ctl.add_charge(sid, 1, "declined", next_action_at=int(time.time()) + 86400)
     waiting = ctl.add_charge(sid, 2, "retry_wait", next_action_at=int(time.time()))

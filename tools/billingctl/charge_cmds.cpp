@@ -26,6 +26,8 @@ struct charge_options {
     std::string reason;
 };
 
+constexpr std::size_t max_text = 200;  // --imp-uid, --reason
+
 [[noreturn]] void refuse(const storage::charge_record& c, std::string_view why) {
     throw failure(exit_code::data, fmt::format("charge {} ({}) is {}: {}", c.id, c.merchant_uid,
                                                domain::to_string(c.state), why));
@@ -166,6 +168,9 @@ std::string settle_period(context& ctx, const storage::charge_record& c, bool pa
 }
 
 void run_resolve(context& ctx, const charge_options& o) {
+    // Both are written into the charge and its event rows (and shown on terminals).
+    if (o.paid) check_text("--imp-uid", o.imp_uid, 1, max_text, true);
+    if (o.give_up) check_text("--reason", o.reason, 1, max_text);
     const auto before = ctx.charge(o.id);
     const bool from_ok =
         before.state == charge_state::parked || (o.paid && before.state == charge_state::unknown);
@@ -216,9 +221,9 @@ void add_charge_commands(CLI::App& app, action& selected) {
         "card again, a guardrail was raised). If the money may have moved, look first "
         "(`charge resolve --paid --check`). Only a parked charge of a billable subscription "
         "can be retried; anything else exits 65 and says why.");
-    retry->add_option("CHARGE_ID", o->id, "charge id")->required();
+    add_integer(retry, "CHARGE_ID", o->id, 1, max_id, "charge id (1 to 2^53)")->required();
     retry->footer("Example:\n  billingctl charge retry 117");
-    on_parsed<charge_options>(retry, selected, o, run_retry);
+    on_parsed<charge_options>(retry, selected, db_access::write, o, run_retry);
 
     auto* resolve = group->add_subcommand(
         "resolve",
@@ -232,11 +237,14 @@ void add_charge_commands(CLI::App& app, action& selected) {
         "separately if the customer should not be charged again). Only from parked.");
     auto* paid = resolve->add_flag("--paid", o->paid, "the payment exists at PortOne");
     auto* give_up = resolve->add_flag("--give-up", o->give_up, "do not charge this period");
-    auto* imp = resolve->add_option("--imp-uid", o->imp_uid, "PortOne's imp_uid of the payment");
+    auto* imp = resolve->add_option("--imp-uid", o->imp_uid,
+                                    "PortOne's imp_uid of the payment (1-200 characters)");
     auto* check =
         resolve->add_flag("--check", o->check, "verify with PortOne (findAll) before marking paid");
-    auto* reason = resolve->add_option("--reason", o->reason, "why (recorded in the event)");
-    resolve->add_option("CHARGE_ID", o->id, "charge id")->required();
+    auto* reason = resolve->add_option(
+        "--reason", o->reason,
+        "why (recorded in the event), 1-200 characters without control characters");
+    add_integer(resolve, "CHARGE_ID", o->id, 1, max_id, "charge id (1 to 2^53)")->required();
     paid->excludes(give_up);
     paid->needs(imp);
     imp->needs(paid);
@@ -246,11 +254,13 @@ void add_charge_commands(CLI::App& app, action& selected) {
     resolve->footer(
         "Examples:\n  billingctl charge resolve 117 --paid --imp-uid imp_123456789012 --check\n"
         "  billingctl --actor alice charge resolve 118 --give-up --reason \"card stolen\"");
-    on_parsed<charge_options>(resolve, selected, o, run_resolve, [](charge_options& opts) {
-        if (!opts.paid && !opts.give_up) throw CLI::RequiredError("--paid or --give-up");
-        if (opts.give_up && opts.reason.empty())
-            throw CLI::ValidationError("--reason", "must not be empty");
-    });
+    on_parsed<charge_options>(resolve, selected, db_access::write, o, run_resolve,
+                              [](charge_options& opts) {
+                                  if (!opts.paid && !opts.give_up)
+                                      throw CLI::RequiredError("--paid or --give-up");
+                                  if (opts.give_up && opts.reason.empty())
+                                      throw CLI::ValidationError("--reason", "must not be empty");
+                              });
 }
 
 }  // namespace billingd::ctl

@@ -1,6 +1,8 @@
 // billingctl's commands. Each add_*_commands function registers its subcommands on the CLI11
 // app; parsing selects exactly one `action`, which main() runs with a context afterwards.
 // Actions throw ctl::failure (with the exit code) for anything the operator must fix.
+// Integer options and positionals are added with add_integer (input.hpp), never bound to an
+// integer directly.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -10,10 +12,15 @@
 #include <memory>
 
 #include "context.hpp"
+#include "input.hpp"
 
 namespace billingd::ctl {
 
-using action = std::function<void(context&)>;
+// The selected command: how it uses the database, and what it does.
+struct action {
+    db_access access = db_access::read;
+    std::function<void(context&)> run;
+};
 
 void add_subscription_commands(CLI::App& app, action& selected);
 void add_subscription_add_command(CLI::App& subscription, action& selected);
@@ -21,15 +28,15 @@ void add_read_commands(CLI::App& app, action& selected);
 void add_charge_commands(CLI::App& app, action& selected);
 void add_customer_commands(CLI::App& app, action& selected);
 
-// Selects `run(context, *options)` when `sub` is the parsed subcommand. `check`, if given,
-// runs at parse time and may throw CLI errors (exit 64).
+// Selects `run(context, *options)` with `access` to the database when `sub` is the parsed
+// subcommand. `check`, if given, runs at parse time and may throw CLI errors (exit 64).
 template <typename Options>
-void on_parsed(CLI::App* sub, action& selected, std::shared_ptr<Options> options,
+void on_parsed(CLI::App* sub, action& selected, db_access access, std::shared_ptr<Options> options,
                void (*run)(context&, const Options&),
                std::function<void(Options&)> check = nullptr) {
-    sub->callback([&selected, options, run, check] {
+    sub->callback([&selected, access, options, run, check] {
         if (check) check(*options);
-        selected = [options, run](context& c) { run(c, *options); };
+        selected = {access, [options, run](context& c) { run(c, *options); }};
     });
 }
 

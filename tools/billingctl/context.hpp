@@ -3,6 +3,10 @@
 //
 // Commands throw `failure` with the exit code to use; main() prints the message once.
 // The store is opened lazily, so commands that fail validation never touch the database.
+// How it is opened depends on what the command does with it (db_access): a database this user
+// may not write (a read-only file, a file in a read-only directory, a read-only copy) is
+// opened read-only for read commands, without migrating it, and refused with its path for a
+// command that changes it (exit 78).
 // The configuration is read only when needed: `--database` alone is enough for every command
 // that does not call PortOne. Thread safety: one thread.
 #pragma once
@@ -25,8 +29,23 @@ inline constexpr int usage = 64;        // bad command line
 inline constexpr int data = 65;         // unknown id, invalid value, illegal transition
 inline constexpr int unavailable = 69;  // PortOne cannot be reached or gave no clear answer
 inline constexpr int software = 70;     // database or internal error
-inline constexpr int config = 78;       // bad or missing configuration or database
+inline constexpr int config = 78;       // bad or missing configuration or database, or a
+                                        // database this user may not write for a change
 }  // namespace exit_code
+
+// What a command does with the database: decides how context::store() opens it.
+enum class db_access {
+    // Reads only. A database this user may write is opened as billingd opens it (migrated);
+    // one it may not write is opened read-only (as an immutable file when nothing has it open,
+    // so that no -wal or -shm file is created): never migrated, and a schema other than this
+    // billingctl's is reported (exit 78) instead of read.
+    read,
+    // Changes rows: the file must exist, and it and its directory must be writable (else
+    // exit 78, naming the file).
+    write,
+    // subscription add: like write, and a missing file is created.
+    create,
+};
 
 class failure : public std::runtime_error {
   public:
@@ -47,7 +66,7 @@ struct global_options {
 
 class context {
   public:
-    explicit context(global_options options);
+    context(global_options options, db_access access);
     ~context();
     context(const context&) = delete;
     context& operator=(const context&) = delete;
@@ -63,9 +82,11 @@ class context {
     // The configuration plus the PortOne credentials, for commands that call PortOne.
     daemon::config portone_config();
 
-    // Opens the database (migrating it like billingd does). `create`: a missing file is
-    // created (subscription add); otherwise a missing file is a configuration error.
-    storage::store& store(bool create = false);
+    // The database file: --database, else `database` from the configuration.
+    std::string database_path();
+    // Opens the database on first use as the command's db_access says (see there). A missing
+    // file is a configuration error (exit 78) unless the access is `create`.
+    storage::store& store();
 
     // Appends an event row written by this operator (call inside a write transaction).
     void event(std::optional<std::int64_t> subscription_id, std::optional<std::int64_t> charge_id,
@@ -77,7 +98,12 @@ class context {
     storage::charge_record charge(std::int64_t id);
 
   private:
+    storage::open_options open_options(std::string path) const;
+    void open_writable(const std::string& path);
+    void open_read_only(const std::string& path);
+
     global_options options_;
+    db_access access_;
     bool config_read_ = false;
     std::optional<daemon::config> config_;
     std::unique_ptr<storage::store> store_;

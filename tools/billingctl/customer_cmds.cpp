@@ -13,6 +13,8 @@ struct verify_options {
 };
 
 void run_verify(context& ctx, const verify_options& o) {
+    // It goes into PortOne's URL path: refused before anything is sent.
+    check_text("CUSTOMER_UID", o.customer_uid, 1, 80, true);
     const auto cfg = ctx.portone_config();
     const auto r = ask_customer(cfg.portone, o.customer_uid);
     const auto& j = r.journal;
@@ -74,7 +76,7 @@ void add_customer_commands(CLI::App& app, action& selected) {
     verify->footer(
         "Example:\n  billingctl --config /etc/billingd/billingd.toml customer verify "
         "cust_42");
-    on_parsed<verify_options>(verify, selected, o, run_verify);
+    on_parsed<verify_options>(verify, selected, db_access::read, o, run_verify);
 }
 
 }  // namespace billingd::ctl

@@ -1,6 +1,7 @@
 // billingctl: the operator CLI over billingd's database (and, for two commands, PortOne).
-// Parses the command line (CLI11; every parse error exits 64), then runs the one selected
-// command with a context and maps what it throws to the documented exit codes.
+// Parses the command line (CLI11; every parse error exits 64, a number out of range 65), then
+// runs the one selected command with a context and maps what it throws to the documented
+// exit codes.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "input.hpp"
 
 namespace {
 
@@ -27,9 +29,20 @@ constexpr const char* footer =
     "except `customer verify` and `charge resolve --check`, which call PortOne with the\n"
     "credentials from $CREDENTIALS_DIRECTORY/portone_imp_key|portone_imp_secret or\n"
     "BILLINGD_PORTONE_IMP_KEY/BILLINGD_PORTONE_IMP_SECRET).\n\n"
-    "Exit codes: 0 ok, 64 bad command line, 65 bad data (unknown id, invalid value, illegal\n"
-    "transition), 69 PortOne unavailable, 70 database or internal error, 78 bad or missing\n"
-    "configuration or database.\n\n"
+    "Numbers (amounts, counts, ids) are read in base 10 only: digits 0-9, no '+', no leading\n"
+    "zero (010000 is refused, not read as octal 4096 or guessed to be 10000), no 0x/0o/0b\n"
+    "prefix, nothing clamped. Ids are 1 to 9007199254740992 (2^53); each option's range is\n"
+    "in its help. Text (--customer-uid, --name, --buyer-*, --actor, --reason, --imp-uid) must\n"
+    "be valid UTF-8 without control characters (CR, LF, TAB, ESC, ...).\n\n"
+    "A database this user may not write (a read-only file or directory, a read-only copy) is\n"
+    "opened read-only by the read commands (list, show, charges, attempts, events, due,\n"
+    "parked, in-doubt, info), without migrating it; a command that changes it exits 78.\n\n"
+    "Exit codes: 0 ok, 64 bad command line (unknown command or option, missing argument, a\n"
+    "number that is not plain base 10), 65 bad data (unknown id, invalid value: a number out\n"
+    "of its range, text with control characters or invalid UTF-8, an anchor far in the past;\n"
+    "illegal transition), 69 PortOne unavailable, 70 database or internal error, 78 bad or\n"
+    "missing configuration or database, a database this user may not write for a command\n"
+    "that changes it, or one whose schema this billingctl cannot read without migrating it.\n\n"
     "Examples:\n"
     "  billingctl --database /var/lib/billingd/billingd.db subscription list\n"
     "  billingctl subscription add --customer-uid cust_42 --amount 9900 --name \"Pro plan\"\n"
@@ -47,7 +60,9 @@ int run(int argc, char** argv) {
     app.add_option("--database", g.database,
                    "SQLite database; overrides the configuration's `database`");
     app.add_flag("--json", g.json, "print machine-readable JSON instead of tables");
-    app.add_option("--actor", g.actor, "who is acting, recorded in event rows")
+    app.add_option("--actor", g.actor,
+                   "who is acting, recorded in event rows (1-100 characters, no control "
+                   "characters)")
         ->capture_default_str()
         ->check([](const std::string& v) { return v.empty() ? "must not be empty" : ""; });
 
@@ -60,12 +75,16 @@ int run(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? exit_code::ok : exit_code::usage;
+    } catch (const failure& e) {  // a number out of its option's range (input.hpp)
+        fmt::print(stderr, "billingctl: {}\n", e.what());
+        return e.code();
     }
     g.config_given = config->count() > 0;
 
-    context ctx{g};
+    context ctx{g, selected.access};
     try {
-        selected(ctx);
+        check_text("--actor", g.actor, 1, 100);
+        selected.run(ctx);
         return exit_code::ok;
     } catch (const failure& e) {
         fmt::print(stderr, "billingctl: {}\n", e.what());

@@ -1,5 +1,6 @@
-// Read-only commands: charges, attempts, events, due, parked, in-doubt. They never write;
-// while billingd runs they read a consistent WAL snapshot per query.
+// Read-only commands: charges, attempts, events, due, parked, in-doubt, info. They never write
+// (db_access::read: a database this user may not write is opened read-only); while billingd
+// runs they read a consistent WAL snapshot per query.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -87,9 +88,9 @@ void run_due(context& ctx, const read_options& o) {
         const auto parsed = calendar::parse_utc(o.as_of);
         if (!parsed)
             throw failure(exit_code::usage,
-                          fmt::format("--as-of: '{}' is not a UTC time (YYYY-MM-DDTHH:MM:SSZ, "
+                          fmt::format("--as-of: {} is not a UTC time (YYYY-MM-DDTHH:MM:SSZ, "
                                       "'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD)",
-                                      o.as_of));
+                                      shown(o.as_of)));
         t = to_unix(*parsed);
     }
     const auto subs = ctx.store().due_subscriptions(t, o.limit);
@@ -152,7 +153,7 @@ void run_info(context& ctx, const read_options&) {
     const auto install = store.install();
     const auto id = install.install_id.value_or("");
     if (ctx.json()) {
-        print_json({{"database", store.db().path()},
+        print_json({{"database", ctx.database_path()},
                     {"schema_version", store.db().schema_version()},
                     {"install_id", install.install_id ? nlohmann::json(id) : nlohmann::json()},
                     {"created_at", install.created_at},
@@ -160,7 +161,7 @@ void run_info(context& ctx, const read_options&) {
                      install.live_since ? nlohmann::json(*install.live_since) : nlohmann::json()}});
         return;
     }
-    fmt::print("database        {}\n", store.db().path());
+    fmt::print("database        {}\n", ctx.database_path());
     fmt::print("schema version  {}\n", store.db().schema_version());
     fmt::print("install id      {}\n", or_dash(install.install_id));
     fmt::print("merchant_uid    {}-<uid_key of the subscription>-p<period>\n", id);
@@ -200,9 +201,10 @@ void add_read_commands(CLI::App& app, action& selected) {
         "List the charges of a subscription, one per billing period: state, amount, how many "
         "times it was sent, merchant_uid (what PortOne knows it by), imp_uid once paid, when "
         "billingd acts on it next and the decline or park reason.");
-    charges->add_option("SUBSCRIPTION_ID", o->id, "subscription id")->required();
+    add_integer(charges, "SUBSCRIPTION_ID", o->id, 1, max_id, "subscription id (1 to 2^53)")
+        ->required();
     charges->footer("Example:\n  billingctl charges 42");
-    on_parsed<read_options>(charges, selected, o, run_charges);
+    on_parsed<read_options>(charges, selected, db_access::read, o, run_charges);
 
     auto* attempts = app.add_subcommand(
         "attempts",
@@ -210,18 +212,19 @@ void add_read_commands(CLI::App& app, action& selected) {
         "lookup) and every answer (HTTP status, PortOne code, outcome, imp_uid, latency, "
         "message). An answer row points at its request in the FOR column; a request without "
         "an answer may have been sent and is reconciled before anything is resent.");
-    attempts->add_option("CHARGE_ID", o->id, "charge id")->required();
+    add_integer(attempts, "CHARGE_ID", o->id, 1, max_id, "charge id (1 to 2^53)")->required();
     attempts->footer("Example:\n  billingctl attempts 117");
-    on_parsed<read_options>(attempts, selected, o, run_attempts);
+    on_parsed<read_options>(attempts, selected, db_access::read, o, run_attempts);
 
     auto* events = app.add_subcommand(
         "events",
         "Show every event of a subscription, oldest first: status changes, scheduling, charge "
         "transitions and operator actions, with who did it (billingd or the --actor of "
         "billingctl).");
-    events->add_option("SUBSCRIPTION_ID", o->id, "subscription id")->required();
+    add_integer(events, "SUBSCRIPTION_ID", o->id, 1, max_id, "subscription id (1 to 2^53)")
+        ->required();
     events->footer("Example:\n  billingctl events 42");
-    on_parsed<read_options>(events, selected, o, run_events);
+    on_parsed<read_options>(events, selected, db_access::read, o, run_events);
 
     auto* due = app.add_subcommand(
         "due",
@@ -231,7 +234,7 @@ void add_read_commands(CLI::App& app, action& selected) {
     due->add_option("--as-of", o->as_of,
                     "UTC time: YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD");
     due->footer("Examples:\n  billingctl due\n  billingctl due --as-of 2024-02-01T00:00:00Z");
-    on_parsed<read_options>(due, selected, o, run_due);
+    on_parsed<read_options>(due, selected, db_access::read, o, run_due);
 
     auto* parked = app.add_subcommand(
         "parked",
@@ -240,7 +243,7 @@ void add_read_commands(CLI::App& app, action& selected) {
         "subscriptions billingd cannot schedule (needs_attention). Resolve charges with "
         "`billingctl charge retry` or `billingctl charge resolve`.");
     parked->footer("Example:\n  billingctl parked");
-    on_parsed<read_options>(parked, selected, o, run_parked);
+    on_parsed<read_options>(parked, selected, db_access::read, o, run_parked);
 
     auto* in_doubt = app.add_subcommand(
         "in-doubt",
@@ -248,7 +251,7 @@ void add_read_commands(CLI::App& app, action& selected) {
         "looks each one up at PortOne before anything is sent again; the NEXT LOOKUP column "
         "says when.");
     in_doubt->footer("Example:\n  billingctl in-doubt");
-    on_parsed<read_options>(in_doubt, selected, o, run_in_doubt);
+    on_parsed<read_options>(in_doubt, selected, db_access::read, o, run_in_doubt);
 
     auto* info = app.add_subcommand(
         "info",
@@ -259,7 +262,7 @@ void add_read_commands(CLI::App& app, action& selected) {
         "[billing] merchant_uid_prefix differs from the install id is refused (exit 78): it "
         "belongs to another database.");
     info->footer("Example:\n  billingctl info");
-    on_parsed<read_options>(info, selected, o, run_info);
+    on_parsed<read_options>(info, selected, db_access::read, o, run_info);
 }
 
 }  // namespace billingd::ctl

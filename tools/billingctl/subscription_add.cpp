@@ -1,5 +1,7 @@
 // `billingctl subscription add`: validates every value before anything is written, so a bad
 // argument changes nothing (exit 65), then inserts the row already scheduled for period 0.
+// An anchor more than one period in the past needs --backdate: a typo such as
+// `--anchor 0000-01-01 --every day` must not make billingd account for centuries of periods.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -7,6 +9,7 @@
 
 #include "calendar/calendar.hpp"
 #include "commands.hpp"
+#include "domain/merchant_uid.hpp"
 #include "output.hpp"
 #include "scheduler/engine.hpp"
 
@@ -27,18 +30,18 @@ struct add_options {
     bool trial_given = false;
     std::int64_t max_periods = 0;
     bool max_periods_given = false;
+    bool backdate = false;
     std::string buyer_name, buyer_email, buyer_tel;
 };
 
+// Anchors billingctl accepts at all (the calendar ends in 9999).
+constexpr std::chrono::local_days earliest_anchor{std::chrono::year{1900} / 1 / 1};
+constexpr std::chrono::local_days latest_anchor{std::chrono::year{9999} / 12 / 31};
+constexpr std::int64_t max_count = 1000;       // interval_count, as the schema's CHECK
+constexpr std::int64_t max_trial_days = 3660;  // ten years
+
 [[noreturn]] void invalid(const std::string& what) {
     throw failure(exit_code::data, what);
-}
-
-void check_length(std::string_view option, const std::string& value, std::size_t min,
-                  std::size_t max) {
-    const auto n = text_length(value);
-    if (n < min || n > max)
-        invalid(fmt::format("{}: must be {} to {} characters, got {}", option, min, max, n));
 }
 
 std::optional<std::string> optional_text(const std::string& s) {
@@ -48,37 +51,35 @@ std::optional<std::string> optional_text(const std::string& s) {
 storage::subscription_record validated(context& ctx, const add_options& o) {
     const daemon::config* cfg = ctx.config();
     storage::subscription_record s;
-    check_length("--customer-uid", o.customer_uid, 1, 80);
+    check_text("--customer-uid", o.customer_uid, 1, 80, true);
     s.customer_uid = o.customer_uid;
-    if (o.amount <= 0) invalid(fmt::format("--amount: must be greater than 0, got {}", o.amount));
-    s.amount = o.amount;
-    check_length("--name", o.name, 1, 40);
+    s.amount = o.amount;  // add_integer checked 1..max_amount
+    check_text("--name", o.name, 1, 40);
     s.order_name = o.name;
     if (o.currency.size() != 3 ||
         o.currency.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos)
-        invalid(fmt::format("--currency: '{}' is not a 3-letter upper-case ISO code (e.g. KRW)",
-                            o.currency));
+        invalid(fmt::format("--currency: {} is not a 3-letter upper-case ISO code (e.g. KRW)",
+                            shown(o.currency)));
     // Amounts go to PortOne as they are; until they are converted per currency exponent, a
     // $9.99 plan would be charged 999 dollars.
     if (o.currency != "KRW")
-        invalid(fmt::format("--currency: only KRW is supported (got {})", o.currency));
+        invalid(fmt::format("--currency: only KRW is supported (got {})", shown(o.currency)));
     s.currency = o.currency;
     if (!calendar::parse_interval_unit(o.every))
-        invalid(fmt::format("--every: '{}' is not one of day, week, month, year", o.every));
+        invalid(fmt::format("--every: {} is not one of day, week, month, year", shown(o.every)));
     s.interval_unit = o.every;
-    if (o.count < 1 || o.count > 1000)
-        invalid(fmt::format("--count: must be between 1 and 1000, got {}", o.count));
-    s.interval_count = o.count;
+    s.interval_count = o.count;  // add_integer checked 1..max_count
 
     s.time_zone = !o.time_zone.empty() ? o.time_zone : cfg ? cfg->time_zone : "Asia/Seoul";
     const date::time_zone* zone = calendar::find_zone(s.time_zone);
     if (!zone)
-        invalid(fmt::format("--time-zone: '{}' is not in the tz database (e.g. Asia/Seoul)",
-                            s.time_zone));
+        invalid(fmt::format("--time-zone: {} is not in the tz database (e.g. Asia/Seoul)",
+                            shown(s.time_zone)));
     if (!o.charge_time.empty()) {
         const auto t = calendar::parse_time_of_day(o.charge_time);
         if (!t)
-            invalid(fmt::format("--charge-time: '{}' is not HH:MM (00:00-23:59)", o.charge_time));
+            invalid(
+                fmt::format("--charge-time: {} is not HH:MM (00:00-23:59)", shown(o.charge_time)));
         s.charge_time = calendar::to_string(*t);
     } else {
         s.charge_time = calendar::to_string(cfg ? cfg->charge_time
@@ -86,32 +87,41 @@ storage::subscription_record validated(context& ctx, const add_options& o) {
     }
 
     const auto today = calendar::local_date_of(from_unix(ctx.now()), zone);
-    if (o.trial_given) {
-        if (o.trial_days < 1 || o.trial_days > 3660)
-            invalid(fmt::format("--trial-days: must be between 1 and 3660, got {}", o.trial_days));
+    if (o.trial_given) {  // add_integer checked 1..max_trial_days
         s.anchor_date = calendar::format_local_date(today + std::chrono::days{o.trial_days});
         s.status = domain::subscription_status::trialing;
     } else if (!o.anchor.empty()) {
         const auto d = calendar::parse_local_date(o.anchor);
-        if (!d) invalid(fmt::format("--anchor: '{}' is not a date (YYYY-MM-DD)", o.anchor));
+        if (!d) invalid(fmt::format("--anchor: {} is not a date (YYYY-MM-DD)", shown(o.anchor)));
+        if (*d < earliest_anchor || *d > latest_anchor)
+            invalid(fmt::format("--anchor: {} is outside {}..{}", o.anchor,
+                                calendar::format_local_date(earliest_anchor),
+                                calendar::format_local_date(latest_anchor)));
         s.anchor_date = calendar::format_local_date(*d);
     } else {
         s.anchor_date = calendar::format_local_date(today);
     }
-    if (o.max_periods_given) {
-        if (o.max_periods < 1)
-            invalid(fmt::format("--max-periods: must be at least 1, got {}", o.max_periods));
-        s.max_periods = o.max_periods;
-    }
-    check_length("--buyer-name", o.buyer_name, 0, 100);
-    check_length("--buyer-email", o.buyer_email, 0, 200);
-    check_length("--buyer-tel", o.buyer_tel, 0, 40);
+    if (o.max_periods_given) s.max_periods = o.max_periods;  // checked 1..max_period_index
+    check_text("--buyer-name", o.buyer_name, 0, 100);
+    check_text("--buyer-email", o.buyer_email, 0, 200);
+    check_text("--buyer-tel", o.buyer_tel, 0, 40);
     s.buyer_name = optional_text(o.buyer_name);
     s.buyer_email = optional_text(o.buyer_email);
     s.buyer_tel = optional_text(o.buyer_tel);
 
     const auto rule = scheduler::billing_rule_of(s);
     if (!rule.rule) invalid(rule.error);
+    // Period 1 starting before today means period 0 lies more than one period in the past:
+    // billingd would account for every period since (charge the last, skip the others).
+    const auto second = calendar::period_date(*rule.rule, 1);
+    if (!o.backdate && second < today)
+        invalid(fmt::format(
+            "--anchor: {} is more than one billing period (every {} {}) before today ({} in {}): "
+            "period 1 already started on {}, and billingd would account for every period since "
+            "as missed. Check the date; if the subscription really started then, add "
+            "--backdate",
+            s.anchor_date, s.interval_count, s.interval_unit, calendar::format_local_date(today),
+            s.time_zone, calendar::format_local_date(second)));
     s.next_period = 0;
     s.next_due_at = to_unix(calendar::period_start(*rule.rule, 0));
     if (s.status == domain::subscription_status::trialing) s.trial_end_at = s.next_due_at;
@@ -121,7 +131,7 @@ storage::subscription_record validated(context& ctx, const add_options& o) {
 void run_add(context& ctx, const add_options& o) {
     auto s = validated(ctx, o);
     s.created_at = s.updated_at = ctx.now();
-    auto& store = ctx.store(true);
+    auto& store = ctx.store();
     auto tx = store.begin();
     s.id = store.insert_subscription(s);
     const std::string first = format_local(s.next_due_at, s.time_zone);
@@ -152,20 +162,27 @@ void add_subscription_add_command(CLI::App& subscription, action& selected) {
         "the time zone; later periods follow the anchor every COUNT units (month ends are "
         "clamped, never drifting). The row is scheduled at once, so it shows in `billingctl "
         "due` and billingd charges it when due. Every value is checked first: an invalid one "
-        "changes nothing and exits 65. Prints the new id as the only line on stdout (a summary "
-        "goes to stderr), or the whole row with --json.");
+        "changes nothing and exits 65 (a number that is not plain base 10 exits 64). An anchor "
+        "more than one period before today is refused unless --backdate is given. Prints the "
+        "new id as the only line on stdout (a summary goes to stderr), or the whole row with "
+        "--json.");
     sub->footer(
         "Examples:\n"
         "  billingctl subscription add --customer-uid cust_42 --amount 9900 --name \"Pro plan\"\n"
         "  billingctl subscription add --customer-uid cust_7 --amount 29000 --name \"Box\" \\\n"
-        "      --every month --count 3 --anchor 2024-01-31 --charge-time 09:30 --max-periods 4\n"
+        "      --every month --count 3 --anchor 2030-01-31 --charge-time 09:30 --max-periods 4\n"
         "  billingctl subscription add --customer-uid cust_9 --amount 4900 --name Trial "
-        "--trial-days 14");
+        "--trial-days 14\n"
+        "  billingctl subscription add --customer-uid cust_3 --amount 9900 --name \"Pro plan\" "
+        "\\\n      --anchor 2024-01-31 --backdate");
     sub->add_option("--customer-uid", o->customer_uid,
-                    "PortOne customer_uid (billing key name), 1-80 characters")
+                    "PortOne customer_uid (billing key name), 1-80 printable characters, no "
+                    "white space at either end")
         ->required();
-    sub->add_option("--amount", o->amount,
-                    "amount per period in the currency's minor unit (KRW: won), > 0")
+    add_integer(sub, "--amount", o->amount, 1, domain::max_amount,
+                fmt::format("amount per period in the currency's minor unit (KRW: won), 1 to {}, "
+                            "base 10 without leading zeros",
+                            domain::max_amount))
         ->required();
     sub->add_option("--name", o->name, "order name shown to the customer, 1-40 characters")
         ->required();
@@ -174,28 +191,41 @@ void add_subscription_add_command(CLI::App& subscription, action& selected) {
         ->capture_default_str();
     sub->add_option("--every", o->every, "interval unit: day, week, month or year")
         ->capture_default_str();
-    sub->add_option("--count", o->count, "charge every COUNT units (1-1000)")
-        ->capture_default_str();
+    add_integer(sub, "--count", o->count, 1, max_count,
+                fmt::format("charge every COUNT units (1-{})", max_count))
+        ->default_str(std::to_string(o->count));
     auto* anchor = sub->add_option(
-        "--anchor", o->anchor, "local date of period 0, YYYY-MM-DD (default: today in the zone)");
+        "--anchor", o->anchor,
+        "local date of period 0, YYYY-MM-DD, 1900-01-01 to 9999-12-31 (default: today in the "
+        "zone); more than one period before today only with --backdate");
+    auto* backdate = sub->add_flag(
+        "--backdate", o->backdate,
+        "accept an --anchor more than one billing period in the past: billingd then charges "
+        "the latest period(s) (the config's max_catch_up_periods) and records the earlier "
+        "ones as skipped");
+    backdate->needs(anchor);
     sub->add_option("--charge-time", o->charge_time,
                     "local time of day HH:MM of every charge (default: the config's "
                     "charge_time, else 10:00)");
     sub->add_option("--time-zone", o->time_zone,
                     "IANA time zone (default: the config's time_zone, else Asia/Seoul)");
-    auto* trial = sub->add_option("--trial-days", o->trial_days,
-                                  "free trial: status trialing, first charge (anchor) today + N "
-                                  "days")
+    auto* trial = add_integer(sub, "--trial-days", o->trial_days, 1, max_trial_days,
+                              fmt::format("free trial: status trialing, first charge (anchor) "
+                                          "today + N days (1-{})",
+                                          max_trial_days))
                       ->excludes(anchor);
-    auto* max_periods = sub->add_option("--max-periods", o->max_periods,
-                                        "charge this many periods, then the subscription ends");
+    auto* max_periods =
+        add_integer(sub, "--max-periods", o->max_periods, 1, domain::max_period_index,
+                    fmt::format("charge this many periods (1-{}), then the subscription ends",
+                                domain::max_period_index));
     sub->add_option("--buyer-name", o->buyer_name, "buyer name sent to PortOne (<= 100)");
     sub->add_option("--buyer-email", o->buyer_email, "buyer e-mail sent to PortOne (<= 200)");
     sub->add_option("--buyer-tel", o->buyer_tel, "buyer phone number sent to PortOne (<= 40)");
-    on_parsed<add_options>(sub, selected, o, run_add, [trial, max_periods](add_options& opts) {
-        opts.trial_given = trial->count() > 0;
-        opts.max_periods_given = max_periods->count() > 0;
-    });
+    on_parsed<add_options>(sub, selected, db_access::create, o, run_add,
+                           [trial, max_periods](add_options& opts) {
+                               opts.trial_given = trial->count() > 0;
+                               opts.max_periods_given = max_periods->count() > 0;
+                           });
 }
 
 }  // namespace billingd::ctl

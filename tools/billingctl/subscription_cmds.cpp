@@ -18,8 +18,10 @@ struct id_options {
     std::int64_t id = 0;
     std::string status;
     bool at_period_end = false;
-    int limit = 1000;
+    std::int64_t limit = 1000;
 };
+
+constexpr std::int64_t max_limit = 1'000'000;
 
 std::string every(const storage::subscription_record& s) {
     return s.interval_count == 1 ? s.interval_unit
@@ -44,12 +46,12 @@ void run_list(context& ctx, const id_options& o) {
     if (!o.status.empty()) {
         if (!domain::parse_subscription_status(o.status))
             throw failure(exit_code::data,
-                          fmt::format("--status: '{}' is not one of trialing, active, past_due, "
+                          fmt::format("--status: {} is not one of trialing, active, past_due, "
                                       "unpaid, paused, canceled, ended",
-                                      o.status));
+                                      shown(o.status)));
         status = o.status;
     }
-    const auto rows = ctx.store().list_subscriptions(status, o.limit);
+    const auto rows = ctx.store().list_subscriptions(status, static_cast<int>(o.limit));
     if (ctx.json()) return print_json(to_json(rows));
     print_subscriptions(rows);
 }
@@ -239,7 +241,7 @@ void run_cancel(context& ctx, const id_options& o) {
 }
 
 CLI::App* with_id(CLI::App* sub, std::shared_ptr<id_options> o) {
-    sub->add_option("ID", o->id, "subscription id")->required();
+    add_integer(sub, "ID", o->id, 1, max_id, "subscription id (1 to 2^53)")->required();
     return sub;
 }
 
@@ -262,8 +264,10 @@ void add_subscription_commands(CLI::App& app, action& selected) {
     list->add_option("--status", o->status,
                      "only this status: trialing, active, past_due, unpaid, paused, canceled, "
                      "ended");
-    list->add_option("--limit", o->limit, "at most this many rows")->capture_default_str();
-    on_parsed<id_options>(list, selected, o, run_list);
+    add_integer(list, "--limit", o->limit, 1, max_limit,
+                fmt::format("at most this many rows (1-{})", max_limit))
+        ->default_str(std::to_string(o->limit));
+    on_parsed<id_options>(list, selected, db_access::read, o, run_list);
 
     auto* show = with_id(
         group->add_subcommand("show",
@@ -272,7 +276,7 @@ void add_subscription_commands(CLI::App& app, action& selected) {
                               "are local to the subscription's time zone."),
         o);
     show->footer("Example:\n  billingctl subscription show 42");
-    on_parsed<id_options>(show, selected, o, run_show);
+    on_parsed<id_options>(show, selected, db_access::read, o, run_show);
 
     auto* pause = with_id(
         group->add_subcommand(
@@ -282,7 +286,7 @@ void add_subscription_commands(CLI::App& app, action& selected) {
             "are canceled; a charge in doubt is left to billingd's reconciliation."),
         o);
     pause->footer("Example:\n  billingctl subscription pause 42");
-    on_parsed<id_options>(pause, selected, o, run_pause);
+    on_parsed<id_options>(pause, selected, db_access::write, o, run_pause);
 
     auto* resume = with_id(
         group->add_subcommand(
@@ -294,7 +298,7 @@ void add_subscription_commands(CLI::App& app, action& selected) {
             "active (trialing while the trial has not ended)."),
         o);
     resume->footer("Example:\n  billingctl subscription resume 42");
-    on_parsed<id_options>(resume, selected, o, run_resume);
+    on_parsed<id_options>(resume, selected, db_access::write, o, run_resume);
 
     auto* cancel = with_id(
         group->add_subcommand(
@@ -310,7 +314,7 @@ void add_subscription_commands(CLI::App& app, action& selected) {
     cancel->footer(
         "Examples:\n  billingctl subscription cancel 42\n"
         "  billingctl --actor alice subscription cancel 42 --at-period-end");
-    on_parsed<id_options>(cancel, selected, o, run_cancel);
+    on_parsed<id_options>(cancel, selected, db_access::write, o, run_cancel);
 }
 
 }  // namespace billingd::ctl
