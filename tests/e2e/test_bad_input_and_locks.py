@@ -121,4 +121,54 @@ with Sim("--seed", "5", "--prefix", "pay-=pay") as sim:
     check(r.returncode in (70, 73) and garbage.db_path in r.stderr,
           f"corrupt database: exit {r.returncode}, names the file: {r.stderr[-300:]}")
 
+# Rows written with the CHECK constraints bypassed: each is flagged needs_attention with its
+# reason and the good subscription beside them is charged; no crash, no failed pass.
+with Sim("--seed", "6", "--prefix", "pay-=pay") as sim:
+    ws = Workspace(sim)
+    ws.init_db()
+    good = ws.add_subscription("pay-good", "2025-01-15")
+    bad_values = {
+        "interval_count = 4294967296": "interval_count",
+        "interval_count = 0": "interval_count",
+        "amount = 0": "amount",
+        "amount = 9223372036854775807": "amount",
+        "customer_uid = ''": "customer_uid",
+        "customer_uid = 'a' || char(13) || char(10) || 'b'": "customer_uid",
+        "customer_uid = CAST(x'c328' AS TEXT)": "customer_uid",
+        "next_period = -5": "next_period",
+        "next_period = 100000000000000000": "next_period",
+        "order_name = ''": "order_name",
+        "currency = 'USD'": "currency",
+        "anchor_date = '0000-01-01', interval_unit = 'day'": "",
+    }
+    bad = {}
+    for i, (assignment, _) in enumerate(bad_values.items()):
+        sid = ws.add_subscription(f"pay-bad-{i}", "2025-01-15")
+        with ws.db() as c:
+            c.execute("PRAGMA ignore_check_constraints = 1")
+            c.execute(f"UPDATE subscriptions SET {assignment} WHERE id = ?", (sid,))
+        bad[sid] = assignment
+    started = time.monotonic()
+    r = ws.once(as_of="2025-01-15T01:00:00Z")
+    check(time.monotonic() - started < 60, "bad rows do not slow the pass down")
+    check(r.returncode in (0, 1), f"bad rows: exit {r.returncode}: {r.stderr[-400:]}")
+    # (check_ledger_agrees would run integrity_check, which reports the bypassed CHECKs.)
+    paid = [p["merchant_uid"] for p in sim.ledger() if p["status"] == "paid"]
+    check(paid == [ws.uid(good, 0)] or (ws.uid(good, 0) in paid and len(paid) == 2),
+          f"the good subscription beside the bad rows was charged, once: {paid}")
+    check(len(paid) == len(set(paid)), "no period paid twice")
+    for sid, assignment in bad.items():
+        flagged = ws.scalar("SELECT needs_attention FROM subscriptions WHERE id = ?", sid)
+        charged = ws.scalar("SELECT count(*) FROM charges WHERE subscription_id = ? AND state = 'paid'", sid)
+        if assignment.startswith("anchor_date"):
+            # A valid row, only far in the past: one charge and one skipped-range event.
+            check(ws.scalar("SELECT count(*) FROM charges WHERE subscription_id = ?", sid) <= 1,
+                  "an anchor in year 0 does not write a row per missed day")
+            check(ws.scalar("SELECT count(*) FROM events WHERE subscription_id = ?", sid) < 10,
+                  "nor an event per missed day")
+            continue
+        check(flagged is not None and charged == 0,
+              f"{assignment}: flagged ({flagged}) and not charged ({charged})")
+    check(ws.scalar("SELECT count(*) FROM events") < 200, "no flood of events")
+
 finish("bad input and locks")
