@@ -384,10 +384,13 @@ std::chrono::seconds trust_floor(const config& c) {
     // a getToken, the first send answered 401 only at its timeout, a second getToken, and the
     // resend. That request may then be processed until our read timeout or PortOne's own 60 s
     // for payment calls (PORTONE_V1.md), whichever is longer: a disconnect does not cancel it.
+    // (A day at most: a pace of a request a day is already no pace at all, and the quotient
+    // of a tiny pace would overflow the cast.)
     const auto pacing =
         p.max_requests_per_second > 0
-            ? seconds{static_cast<std::int64_t>(static_cast<double>(p.max_in_flight) /
-                                                p.max_requests_per_second) +
+            ? seconds{static_cast<std::int64_t>(
+                          std::min(static_cast<double>(p.max_in_flight) / p.max_requests_per_second,
+                                   86400.0)) +
                       1}
             : seconds{0};
     const auto token = duration_cast<seconds>(p.connect_timeout + p.lookup_timeout);

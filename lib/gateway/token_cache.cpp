@@ -64,7 +64,10 @@ asio::awaitable<token_cache::lease> token_cache::get(std::uint64_t rejected_gene
         lease result;
         if (fetched.token) {
             const auto now = now_();
-            const auto lifetime = fetched.token->lifetime();
+            // PortOne's tokens live 30 minutes; a lifetime beyond a day is not believed (and a
+            // huge one would overflow the steady clock).
+            const auto lifetime =
+                std::min<std::chrono::seconds>(fetched.token->lifetime(), std::chrono::hours{24});
             const auto margin = std::min<std::chrono::seconds>(refresh_margin_, lifetime / 2);
             if (fetched.token->access_token != token_) {
                 previous_token_ = std::move(token_);
