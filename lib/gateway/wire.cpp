@@ -397,8 +397,9 @@ std::optional<std::string> paid_anomaly(const charge_request& request, const pay
     if (paid.merchant_uid != request.merchant_uid)
         return "merchant_uid \"" + paid.merchant_uid + "\" != asked \"" + request.merchant_uid +
                "\"";
-    if (!paid.currency.empty() && !request.currency.empty() && paid.currency != request.currency)
-        return "currency " + paid.currency + " != asked " + request.currency;
+    // An empty currency is not proof either: every field as sent.
+    if (paid.currency != request.currency)
+        return "currency \"" + paid.currency + "\" != asked \"" + request.currency + "\"";
     return std::nullopt;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "domain/states.hpp"
+#include "gateway/wire.hpp"
 
 namespace billingd::scheduler {
 
@@ -59,17 +60,13 @@ bool expects_period(const storage::subscription_record& s, std::int64_t period_i
 
 std::optional<std::string> paid_mismatch(const storage::charge_record& c,
                                          const gateway::payment& p) {
-    // Every field as sent, nothing assumed from an empty value: a payment that does not say
-    // whose it is or in which currency is not proof that this period was paid.
-    if (p.merchant_uid != c.merchant_uid)
-        return "merchant_uid \"" + p.merchant_uid + "\" != asked \"" + c.merchant_uid + "\"";
-    if (p.amount != c.amount)
-        return "amount " + std::to_string(p.amount) + " != asked " + std::to_string(c.amount);
-    if (p.currency != c.currency)
-        return "currency \"" + p.currency + "\" != asked \"" + c.currency + "\"";
-    if (p.customer_uid != c.customer_uid)
-        return "customer_uid \"" + p.customer_uid + "\" != asked \"" + c.customer_uid + "\"";
-    return std::nullopt;
+    // The one paid check (wire::paid_anomaly), for the request this charge row sends.
+    gateway::charge_request asked;
+    asked.merchant_uid = c.merchant_uid;
+    asked.customer_uid = c.customer_uid;
+    asked.amount = c.amount;
+    asked.currency = c.currency;
+    return gateway::wire::paid_anomaly(asked, p);
 }
 
 namespace {
