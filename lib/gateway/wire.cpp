@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "domain/text.hpp"
+
 namespace billingd::gateway {
 
 std::string_view to_string(outcome o) {
@@ -38,32 +40,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// True when `text` is valid UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
-bool is_utf8(std::string_view text) {
-    std::size_t i = 0;
-    while (i < text.size()) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        const std::size_t extra = c < 0x80             ? 0
-                                  : (c & 0xE0) == 0xC0 ? 1
-                                  : (c & 0xF0) == 0xE0 ? 2
-                                  : (c & 0xF8) == 0xF0 ? 3
-                                                       : 4;
-        if (extra == 4) return false;                             // not a lead byte
-        if (extra > 0 && i + extra >= text.size()) return false;  // truncated
-        char32_t cp = extra == 0 ? c : c & (0x3F >> extra);
-        for (std::size_t k = 1; k <= extra; ++k) {
-            const auto b = static_cast<unsigned char>(text[i + k]);
-            if ((b & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-            (extra == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 // PortOne passes PG messages through; these two are the only texts billingd looks for, and
 // each is combined with the code and the shape of the answer (see classify_charge).
 constexpr std::string_view unregistered_customer_text = "등록되지 않은 구매자";
@@ -96,8 +72,8 @@ std::string escape_non_ascii(std::string_view text) {
 }
 
 std::optional<json> parse_json(std::string_view text) {
-    json j = is_utf8(text) ? json::parse(text, nullptr, /*allow_exceptions=*/false)
-                           : json::parse(escape_non_ascii(text), nullptr, false);
+    json j = domain::is_valid_utf8(text) ? json::parse(text, nullptr, /*allow_exceptions=*/false)
+                                         : json::parse(escape_non_ascii(text), nullptr, false);
     if (j.is_discarded()) return std::nullopt;
     return j;
 }

@@ -81,9 +81,10 @@ struct engine::impl {
     // materialise.cpp
     void schedule_new_subscriptions();
     void materialise_due_subscriptions();
-    void schedule_one(storage::subscription_record s);
-    void materialise_one(const storage::subscription_record& s);
-    bool isolated(const storage::subscription_record& s, const std::function<void()>& work);
+    // Each returns false only when the row had to be flagged and even that failed.
+    bool schedule_one(storage::subscription_record s);
+    bool materialise_one(const storage::subscription_record& s);
+    bool isolated(const storage::subscription_record& s, const std::function<bool()>& work);
     bool flag(const storage::subscription_record& s, const std::string& reason);
     std::int64_t due_at(const storage::subscription_record& s, const calendar::billing_rule& rule,
                         std::int64_t period) const;

@@ -163,21 +163,22 @@ void advance_subscription(storage::store& store, const storage::subscription_rec
 // Runs one subscription's scheduling work inside a savepoint. A row the engine cannot use —
 // refused by billing_rule_of, or by the schema when its charge is written (a value written by
 // hand with the checks bypassed) — is flagged needs_attention with the reason and skipped; it
-// never fails the pass, and every other subscription is charged. Returns false when even the
-// flag could not be written (the caller then steps past the row for this pass).
+// never fails the pass, and every other subscription is charged. `work` and this return false
+// when even the flag could not be written (the caller then steps past the row for this pass).
 bool engine::impl::isolated(const storage::subscription_record& s,
-                            const std::function<void()>& work) {
+                            const std::function<bool()>& work) {
     std::optional<std::string> refused;
+    bool flagged_or_done = true;
     {
         storage::savepoint row(store.db());
         try {
-            work();
+            flagged_or_done = work();
             row.release();
         } catch (const storage::constraint_error& e) {
             refused = e.what();
         }
     }  // not released: everything the row wrote is undone
-    if (!refused) return true;
+    if (!refused) return flagged_or_done;
     return flag(s, "the database refused this row: " + *refused);
 }
 
@@ -205,18 +206,17 @@ void engine::impl::schedule_new_subscriptions() {
         if (rows.empty()) return;
         for (const auto& s : rows) {
             after = s.id;  // a row that cannot even be flagged is passed over
-            isolated(s, [&] { schedule_one(s); });
+            isolated(s, [&] { return schedule_one(s); });
         }
         tx.commit();
     }
 }
 
-void engine::impl::schedule_one(storage::subscription_record s) {
+bool engine::impl::schedule_one(storage::subscription_record s) {
     const auto t = now();
     const auto rule = billing_rule_of(s);
     if (!rule.rule) {
-        flag(s, rule.error);
-        return;
+        return flag(s, rule.error);
     }
     // The period's charge was closed (canceled, skipped, paid) while the subscription was not
     // billable, and it was made billable again by hand: go on from the next period instead of
@@ -232,7 +232,7 @@ void engine::impl::schedule_one(storage::subscription_record s) {
     if (s.max_periods && s.next_period >= *s.max_periods) {
         store.set_schedule(s.id, s.next_period, std::nullopt, t);
         set_subscription_status(s, subscription_status::ended, "no periods left");
-        return;
+        return true;
     }
     const auto due = due_at(s, *rule.rule, s.next_period);
     store.set_schedule(s.id, s.next_period, due, t);
@@ -240,6 +240,7 @@ void engine::impl::schedule_one(storage::subscription_record s) {
         s.id, "subscription.scheduled", std::nullopt, std::nullopt,
         "period " + std::to_string(s.next_period) + " due " + calendar::format_utc(from_unix(due)));
     ++summary.scheduled;
+    return true;
 }
 
 void engine::impl::materialise_due_subscriptions() {
@@ -249,34 +250,33 @@ void engine::impl::materialise_due_subscriptions() {
         auto rows = store.due_subscriptions(now(), config.batch_size, passed_over);
         if (rows.empty()) return;
         for (const auto& s : rows)
-            if (!isolated(s, [&] { materialise_one(s); })) ++passed_over;
+            if (!isolated(s, [&] { return materialise_one(s); })) ++passed_over;
         tx.commit();
     }
 }
 
-void engine::impl::materialise_one(const storage::subscription_record& s) {
+bool engine::impl::materialise_one(const storage::subscription_record& s) {
     const auto t = now();
     const auto rule = billing_rule_of(s);
     if (!rule.rule) {
-        flag(s, rule.error);
-        return;
+        return flag(s, rule.error);
     }
     if (s.max_periods && s.next_period >= *s.max_periods) {
         // max_periods was lowered (by hand) below the next period: nothing is left.
         store.set_schedule(s.id, s.next_period, std::nullopt, t);
         set_subscription_status(s, subscription_status::ended, "no periods left");
-        return;
+        return true;
     }
     if (s.trial_end_at && *s.trial_end_at > t) {
         // trial_end_at moved later by hand after scheduling: no charge before it.
         store.set_schedule(s.id, s.next_period, *s.trial_end_at, t);
-        return;
+        return true;
     }
     if (s.cancel_at_period_end) {
         store.set_schedule(s.id, s.next_period, std::nullopt, t);
         set_subscription_status(s, subscription_status::canceled, "canceled at period end");
         ++summary.canceled;
-        return;
+        return true;
     }
     std::int64_t last_due = calendar::last_period_started_by(*rule.rule, from_unix(t));
     if (s.max_periods) last_due = std::min(last_due, *s.max_periods - 1);
@@ -285,10 +285,10 @@ void engine::impl::materialise_one(const storage::subscription_record& s) {
         // says it is not due yet, that time is in the future.
         const auto due = to_unix(calendar::period_start(*rule.rule, s.next_period));
         if (due <= t)
-            flag(s, "cannot place period " + std::to_string(s.next_period) + " on the calendar");
-        else
-            store.set_schedule(s.id, s.next_period, due, t);
-        return;
+            return flag(
+                s, "cannot place period " + std::to_string(s.next_period) + " on the calendar");
+        store.set_schedule(s.id, s.next_period, due, t);
+        return true;
     }
     const std::int64_t keep = std::max(1, config.max_catch_up_periods);
     const std::int64_t first_charged =
@@ -310,8 +310,7 @@ void engine::impl::materialise_one(const storage::subscription_record& s) {
     }
     const auto uid = domain::make_merchant_uid(install_id, s.uid_key, first_charged);
     if (!uid) {
-        flag(s, "cannot build a merchant_uid from uid_key '" + s.uid_key + "'");
-        return;
+        return flag(s, "cannot build a merchant_uid from uid_key '" + s.uid_key + "'");
     }
     storage::charge_record c;
     c.subscription_id = s.id;
@@ -334,6 +333,7 @@ void engine::impl::materialise_one(const storage::subscription_record& s) {
         ++summary.materialised;
     }
     store.set_schedule(s.id, first_charged, std::nullopt, t);
+    return true;
 }
 
 std::int64_t engine::impl::due_at(const storage::subscription_record& s,

@@ -160,8 +160,10 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
             // request); no new record there makes it a counted refusal.
             ++summary.refused;
             c.last_refusal = x.message.empty() ? "refused without a message" : x.message;
-            mark_unknown(c, "refused: " + *c.last_refusal, now());
-            --summary.unknown;  // counted as refused, not as an unknown outcome
+            if (!c.unknown_since) c.unknown_since = now();
+            c.next_action_at = now();
+            transition(c, charge_state::unknown, "refused: " + *c.last_refusal);
+            decide(c, "refused", *c.last_refusal + "; lookup now");
             return;
         case outcome::config_error:
             if (x.http_status == 404 || (x.http_status >= 300 && x.http_status < 400)) {
