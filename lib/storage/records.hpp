@@ -102,6 +102,7 @@ struct event_record {
     std::optional<std::string> to_state;
     std::optional<std::string> detail;
     std::string actor = "billingd";
+    std::optional<std::string> data;  // JSON object: the payload the outbox delivers
 };
 
 }  // namespace billingd::storage

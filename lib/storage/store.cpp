@@ -23,7 +23,7 @@ constexpr std::string_view attempt_columns =
     "latency_ms, raw_answer";
 
 constexpr std::string_view event_columns =
-    "id, at, subscription_id, charge_id, kind, from_state, to_state, detail, actor";
+    "id, at, subscription_id, charge_id, kind, from_state, to_state, detail, actor, data";
 
 constexpr std::string_view billable = "status IN ('trialing', 'active', 'past_due')";
 
@@ -129,6 +129,7 @@ event_record read_event(const statement& st) {
     e.to_state = st.optional_text(6);
     e.detail = st.optional_text(7);
     e.actor = st.text(8);
+    e.data = st.optional_text(9);
     return e;
 }
 
@@ -236,7 +237,7 @@ struct store::statements {
                          "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
           append_event(db,
                        "INSERT INTO events (at, subscription_id, charge_id, kind, from_state, "
-                       "to_state, detail, actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                       "to_state, detail, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
           attempts_of_charge(
               db, select_from(attempt_columns, "FROM attempts WHERE charge_id = ?1 ORDER BY id")),
           events_of_subscription(db, select_from(event_columns,
@@ -520,7 +521,8 @@ std::int64_t store::append_event(const event_record& e) {
         .bind(5, e.from_state)
         .bind(6, e.to_state)
         .bind(7, e.detail)
-        .bind(8, e.actor);
+        .bind(8, e.actor)
+        .bind(9, e.data);
     st.run();
     return db_.last_insert_rowid();
 }
