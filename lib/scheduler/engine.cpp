@@ -444,26 +444,64 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
             if (blocked) break;
         }
     }
-    while (!blocked && !sends_held && !g.stopping && picked.size() < free_slots) {
-        if (batch_full()) return picked;
-        auto rows = store.due_subscriptions(t, want(), subscriptions_passed_over);
-        if (rows.empty()) break;
-        for (const auto& s : rows) {
-            if (picked.size() >= free_slots || sends_held) break;
-            ++examined;
-            std::optional<job> sent;
-            if (!isolated(s, [&] { return materialise_one(s, g, sent, sends_held); }))
-                ++subscriptions_passed_over;
-            if (sent) {
-                count_send(g, sent->probe);
-                picked.push_back(std::move(*sent));
-            } else if (!sends_held) {
-                ++changed;
-            }
-        }
-    }
-    exhausted = true;
+    if (!blocked && !sends_held && !g.stopping && picked.size() < free_slots)
+        start_due_periods(picked, free_slots, g, examined, changed, sends_held);
+    exhausted = batch_full() ? picked.empty() && changed == 0 : true;
     return picked;
+}
+
+// The subscriptions whose next period is due, under one savepoint for the whole group commit
+// rather than one per row (a savepoint copies every page a row touches: most of a charge's
+// cost). Whatever can fail for one row fails at that row's first write, which SQLite undoes
+// alone; should a row still be refused later in its work (a row written with the checks
+// bypassed, a trigger added by hand), the new periods of this group commit are undone
+// together, that row is flagged, and the next group commit starts them again without it.
+void engine::impl::start_due_periods(std::vector<job>& picked, std::size_t free_slots,
+                                     gate_state& g, int& examined, int& changed, bool& held) {
+    const auto t = now();
+    const auto before = std::make_tuple(picked.size(), g, charges_this_pass, probe_in_flight,
+                                        summary, examined, changed);
+    std::optional<storage::subscription_record> refused_row;
+    std::string refused_reason;
+    {
+        storage::savepoint periods(store.db());
+        const storage::subscription_record* current = nullptr;
+        try {
+            while (!held && picked.size() < free_slots && examined < config.batch_size) {
+                const auto want = static_cast<int>(std::min<std::size_t>(
+                    free_slots - picked.size(),
+                    static_cast<std::size_t>(config.batch_size - examined)));
+                auto rows = store.due_subscriptions(t, want, subscriptions_passed_over);
+                if (rows.empty()) break;
+                for (const auto& s : rows) {
+                    if (picked.size() >= free_slots || held) break;
+                    ++examined;
+                    current = &s;
+                    std::optional<job> sent;
+                    if (!materialise_one(s, g, sent, held)) ++subscriptions_passed_over;
+                    if (sent) {
+                        count_send(g, sent->probe);
+                        picked.push_back(std::move(*sent));
+                    } else if (!held) {
+                        ++changed;
+                    }
+                }
+                current = nullptr;
+            }
+            periods.release();
+            return;
+        } catch (const storage::constraint_error& e) {
+            if (!current) throw;
+            refused_row = *current;
+            refused_reason = e.what();
+        }
+    }  // not released: this group commit's new periods are undone
+    picked.resize(std::get<0>(before));
+    std::tie(std::ignore, g, charges_this_pass, probe_in_flight, summary, examined, changed) =
+        before;
+    if (!flag(*refused_row, "the database refused this row: " + refused_reason))
+        ++subscriptions_passed_over;
+    ++changed;
 }
 
 void engine::impl::count_send(gate_state& g, probe_kind probe) {

@@ -292,6 +292,9 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
     const std::int64_t keep = std::max(1, config.max_catch_up_periods);
     const std::int64_t first_charged =
         std::min(std::max(base, last_due - keep + 1), domain::max_period_index);
+    if (first_charged >= domain::max_period_index)
+        return flag(s, "period " + std::to_string(first_charged) +
+                           " is the last period billingd counts to");
     const auto uid = domain::make_merchant_uid(install_id, s.uid_key, first_charged);
     if (!uid) {
         return flag(s, "cannot build a merchant_uid from uid_key '" + s.uid_key + "'");
@@ -331,21 +334,6 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
         case action_kind::none:
             return flag(s, "cannot start period " + std::to_string(first_charged) + ": " + a.reason);
     }
-    if (first_charged > base) {
-        // Missed periods beyond the catch-up policy: one event for the whole range (a typo in
-        // an anchor must not write a row per missed day).
-        const std::string detail =
-            "missed " +
-            (first_charged - 1 == base ? "period " + std::to_string(base)
-                                       : "periods " + std::to_string(base) + ".." +
-                                             std::to_string(first_charged - 1)) +
-            " beyond max_catch_up_periods=" + std::to_string(keep) + "; not charged";
-        subscription_event(s.id, "charge.skipped", std::nullopt, "skipped", detail);
-        summary.skipped += static_cast<int>(std::min<std::int64_t>(
-            first_charged - base, std::numeric_limits<int>::max() - summary.skipped));
-        decision d{s.id, 0, "", "skipped", detail};
-        if (sink) sink(d);
-    }
     if (a.kind == action_kind::park) {
         c.state = domain::charge_state::parked;
         c.park_reason = a.reason;
@@ -365,6 +353,21 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
         return true;
     }
     c.id = *id;
+    if (first_charged > base) {
+        // Missed periods beyond the catch-up policy: one event for the whole range (a typo in
+        // an anchor must not write a row per missed day).
+        const std::string detail =
+            "missed " +
+            (first_charged - 1 == base ? "period " + std::to_string(base)
+                                       : "periods " + std::to_string(base) + ".." +
+                                             std::to_string(first_charged - 1)) +
+            " beyond max_catch_up_periods=" + std::to_string(keep) + "; not charged";
+        subscription_event(s.id, "charge.skipped", std::nullopt, "skipped", detail);
+        summary.skipped += static_cast<int>(std::min<std::int64_t>(
+            first_charged - base, std::numeric_limits<int>::max() - summary.skipped));
+        decision d{s.id, 0, "", "skipped", detail};
+        if (sink) sink(d);
+    }
     std::optional<job> j;
     if (a.kind == action_kind::park) {
         ++summary.parked;
