@@ -386,7 +386,8 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
     bool blocked = false;
     while (!blocked && picked.size() < free_slots) {
         if (batch_full()) return picked;
-        auto rows = sends_held ? store.due_in_doubt_charges(t, want()) : store.due_charges(t, want());
+        auto rows =
+            sends_held ? store.due_in_doubt_charges(t, want()) : store.due_charges(t, want());
         if (rows.empty()) break;
         for (auto& c : rows) {
             if (picked.size() >= free_slots) break;
@@ -468,9 +469,9 @@ void engine::impl::start_due_periods(std::vector<job>& picked, std::size_t free_
         const storage::subscription_record* current = nullptr;
         try {
             while (!held && picked.size() < free_slots && examined < config.batch_size) {
-                const auto want = static_cast<int>(std::min<std::size_t>(
-                    free_slots - picked.size(),
-                    static_cast<std::size_t>(config.batch_size - examined)));
+                const auto want = static_cast<int>(
+                    std::min<std::size_t>(free_slots - picked.size(),
+                                          static_cast<std::size_t>(config.batch_size - examined)));
                 auto rows = store.due_subscriptions(t, want, subscriptions_passed_over);
                 if (rows.empty()) break;
                 for (const auto& s : rows) {
@@ -520,8 +521,8 @@ job engine::impl::write_ahead_charge(storage::charge_record& c,
     return charge_job(c, s, probe);
 }
 
-job engine::impl::charge_job(const storage::charge_record& c,
-                             const storage::subscription_record& s, probe_kind probe) {
+job engine::impl::charge_job(const storage::charge_record& c, const storage::subscription_record& s,
+                             probe_kind probe) {
     job j;
     j.what = job::kind::charge;
     j.probe = probe;

@@ -73,7 +73,7 @@ struct engine::impl {
     std::size_t in_flight = 0;
     std::int64_t charges_this_pass = 0;
     int subscriptions_passed_over = 0;  // stay due: not even their flag could be written
-    bool failed = false;  // storage or a request failed this pass: send nothing more
+    bool failed = false;                // storage or a request failed this pass: send nothing more
 
     std::int64_t now() const { return clk.now().time_since_epoch().count(); }
     double unit_random() { return std::uniform_real_distribution<double>(0.0, 1.0)(random); }

@@ -265,8 +265,9 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
         return true;
     }
     if (base > domain::max_period_index)
-        return flag(s, "period " + std::to_string(base) + " is beyond the last period billingd "
-                                                           "counts to");
+        return flag(s, "period " + std::to_string(base) +
+                           " is beyond the last period billingd "
+                           "counts to");
     if (s.trial_end_at && *s.trial_end_at > t) {
         // trial_end_at moved later by hand after scheduling: no charge before it.
         store.set_schedule(s.id, s.next_period, *s.trial_end_at, t);
@@ -332,7 +333,8 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
         case action_kind::cancel:
         case action_kind::look_up:
         case action_kind::none:
-            return flag(s, "cannot start period " + std::to_string(first_charged) + ": " + a.reason);
+            return flag(s,
+                        "cannot start period " + std::to_string(first_charged) + ": " + a.reason);
     }
     if (a.kind == action_kind::park) {
         c.state = domain::charge_state::parked;
@@ -358,9 +360,9 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
         // an anchor must not write a row per missed day).
         const std::string detail =
             "missed " +
-            (first_charged - 1 == base ? "period " + std::to_string(base)
-                                       : "periods " + std::to_string(base) + ".." +
-                                             std::to_string(first_charged - 1)) +
+            (first_charged - 1 == base
+                 ? "period " + std::to_string(base)
+                 : "periods " + std::to_string(base) + ".." + std::to_string(first_charged - 1)) +
             " beyond max_catch_up_periods=" + std::to_string(keep) + "; not charged";
         subscription_event(s.id, "charge.skipped", std::nullopt, "skipped", detail);
         summary.skipped += static_cast<int>(std::min<std::int64_t>(
@@ -372,8 +374,7 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
     if (a.kind == action_kind::park) {
         ++summary.parked;
         record_event(store, t, c.subscription_id, c.id, "charge.parked", std::nullopt, "parked",
-                     a.reason, "billingd",
-                     charge_data(c).add("reason", a.reason).str());
+                     a.reason, "billingd", charge_data(c).add("reason", a.reason).str());
         decide(c, "parked", a.reason);
     } else {
         j = charge_job(c, s, a.probe);

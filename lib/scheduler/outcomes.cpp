@@ -98,11 +98,13 @@ void engine::impl::apply(job_result& r) {
         row.request_summary = verify.request_summary;
         store.append_attempt(row);
     }
-    const auto current = store.find_charge(c.id);
-    const bool still_ours =
-        current && current->state == c.state && current->updated_at == c.updated_at;
-    if (current) stored = *current;
+    // The row as this job's write-ahead left it, unless someone changed it since.
+    const auto version = store.charge_version(c.id);
+    const bool still_ours = version && version->first == c.state && version->second == c.updated_at;
+    if (still_ours) stored = c;
     if (!still_ours) {
+        const auto current = store.find_charge(c.id);
+        if (current) stored = *current;
         // Changed by someone else while the request was on the wire: change nothing of what
         // they decided, unless the answer says money moved — that is never only logged.
         const gateway::payment* paid = nullptr;

@@ -223,6 +223,7 @@ struct store::statements {
                                                 "FROM charges WHERE subscription_id = ?1 AND "
                                                 "period_index = ?2")),
           find_charge(db, select_from(charge_columns, "FROM charges WHERE id = ?1")),
+          charge_version(db, "SELECT state, updated_at FROM charges WHERE id = ?1"),
           find_charge_by_merchant_uid(
               db, select_from(charge_columns, "FROM charges WHERE merchant_uid = ?1")),
           due_charges(db, select_from(charge_columns,
@@ -258,9 +259,10 @@ struct store::statements {
                          "request_written, http_status, portone_code, message, outcome, "
                          "imp_uid, latency_ms, raw_answer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
                          "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
-          append_event(db,
-                       "INSERT INTO events (at, subscription_id, charge_id, kind, from_state, "
-                       "to_state, detail, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+          append_event(
+              db,
+              "INSERT INTO events (at, subscription_id, charge_id, kind, from_state, "
+              "to_state, detail, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
           attempts_of_charge(
               db, select_from(attempt_columns, "FROM attempts WHERE charge_id = ?1 ORDER BY id")),
           events_of_subscription(db, select_from(event_columns,
@@ -297,6 +299,7 @@ struct store::statements {
     statement insert_sent_charge;
     statement find_charge_by_period;
     statement find_charge;
+    statement charge_version;
     statement find_charge_by_merchant_uid;
     statement due_charges;
     statement due_in_doubt_charges;
@@ -368,7 +371,8 @@ std::vector<subscription_record> store::due_subscriptions(std::int64_t now, int 
     st.bind(1, now).bind(2, limit).bind(3, offset);
     return collect<subscription_record>(st, [](const statement& row) {
         auto s = read_subscription(row);
-        if (auto state = row.optional_text(23)) s.previous_charge = domain::parse_charge_state(*state);
+        if (auto state = row.optional_text(23))
+            s.previous_charge = domain::parse_charge_state(*state);
         return s;
     });
 }
@@ -442,6 +446,19 @@ std::pair<charge_record, bool> store::materialise_charge(const charge_record& c)
     auto rows = collect<charge_record>(find, read_charge);
     assert(rows.size() == 1);
     return {rows.front(), inserted};
+}
+
+std::optional<std::pair<domain::charge_state, std::int64_t>> store::charge_version(
+    std::int64_t id) {
+    auto& st = st_->charge_version;
+    st.bind(1, id);
+    std::optional<std::pair<domain::charge_state, std::int64_t>> version;
+    if (st.step())
+        version.emplace(
+            domain::parse_charge_state(st.text(0)).value_or(domain::charge_state::parked),
+            st.int64(1));
+    st.reset();
+    return version;
 }
 
 std::optional<std::int64_t> store::insert_charge(const charge_record& c) {
@@ -544,10 +561,13 @@ struct charge_column {
     void (*bind)(statement&, int, const charge_record&);
 };
 
-#define BILLINGD_CHARGE_COLUMN(field, value)                                                  \
-    charge_column {                                                                           \
-        #field, [](const charge_record& a, const charge_record& b) { return a.field != b.field; }, \
-            [](statement& st, int i, const charge_record& c) { st.bind(i, value); }           \
+#define BILLINGD_CHARGE_COLUMN(field, value)                                               \
+    charge_column {                                                                        \
+#field, [](const charge_record& a,                                                 \
+                   const charge_record&                                                    \
+                       b) { return a.field != b.field; }, [](statement & st, int i,        \
+                                                             const charge_record&          \
+                                                                 c) { st.bind(i, value); } \
     }
 const charge_column mutable_charge_columns[] = {
     BILLINGD_CHARGE_COLUMN(state, domain::to_string(c.state)),

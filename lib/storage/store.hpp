@@ -67,6 +67,8 @@ class store {
     // fail_reason); returns its id, or nothing when the period already has a charge.
     std::optional<std::int64_t> insert_charge(const charge_record& c);
     std::optional<charge_record> find_charge(std::int64_t id);
+    // The row's state and updated_at only: whether it is still as a caller wrote it.
+    std::optional<std::pair<domain::charge_state, std::int64_t>> charge_version(std::int64_t id);
     std::optional<charge_record> find_charge_by_period(std::int64_t subscription_id,
                                                        std::int64_t period_index);
     std::optional<charge_record> find_charge_by_merchant_uid(const std::string& merchant_uid);
