@@ -991,7 +991,7 @@ TEST_CASE("a charge held behind a gate is not sent once its subscription cancels
     h.run_at("2024-01-01T01:00:00Z");
     REQUIRE(h.state(first, 0) == charge_state::paid);
     REQUIRE(h.store->charges_of_subscription(second).empty());  // held by the hourly cap
-    h.store->set_cancel_at_period_end(second, true, 0);  // billingctl cancel --at-period-end
+    h.store->set_cancel_at_period_end(second, true, 0);         // billingctl cancel --at-period-end
     h.run_at("2024-01-01T02:00:01Z");
     CHECK(h.store->charges_of_subscription(second).empty());
     CHECK(h.store->find_subscription(second)->status == subscription_status::canceled);
@@ -1091,13 +1091,15 @@ TEST_CASE("a paid charge writes six rows: four inserted, two updated, no event f
     CHECK(rows("events") - events == 1);      // charge.paid
     CHECK(count_rows(h.db_path(), "SELECT n FROM counted WHERE tbl = 'charges'") == 1);
     CHECK(count_rows(h.db_path(), "SELECT n FROM counted WHERE tbl = 'subscriptions'") == 1);
-    CHECK(count_rows(h.db_path(), "SELECT count(*) FROM events WHERE kind = 'charge.paid' AND "
-                                  "json_extract(data, '$.period_index') = 1 AND "
-                                  "json_extract(data, '$.amount') = 9900 AND "
-                                  "json_extract(data, '$.period_end') = 1709254800") == 1);
+    CHECK(count_rows(h.db_path(),
+                     "SELECT count(*) FROM events WHERE kind = 'charge.paid' AND "
+                     "json_extract(data, '$.period_index') = 1 AND "
+                     "json_extract(data, '$.amount') = 9900 AND "
+                     "json_extract(data, '$.period_end') = 1709254800") == 1);
     // The paid answer matched its request: its raw body is not kept.
-    CHECK(count_rows(h.db_path(), "SELECT count(*) FROM attempts WHERE phase = 'answer' AND "
-                                  "outcome = 'paid' AND raw_answer IS NOT NULL") == 0);
+    CHECK(count_rows(h.db_path(),
+                     "SELECT count(*) FROM attempts WHERE phase = 'answer' AND "
+                     "outcome = 'paid' AND raw_answer IS NOT NULL") == 0);
 }
 
 TEST_CASE("a period that falls due while the one before is open waits, then is charged once") {
@@ -1126,3 +1128,22 @@ TEST_CASE("a period that falls due while the one before is open waits, then is c
     CHECK(h.store->find_subscription(sub)->next_period == 5);
 }
 
+TEST_CASE("a new period the database refuses is undone and flagged; the others are charged") {
+    harness h;
+    h.config.max_in_flight = 8;
+    const auto a = h.add("good_a", "2024-01-01");
+    const auto bad = h.add("bad", "2024-01-01");
+    const auto b = h.add("good_b", "2024-01-01");
+    // A trigger an operator added refuses this customer's charge row (SQLITE_CONSTRAINT).
+    h.sql(
+        "CREATE TRIGGER refuse_bad BEFORE INSERT ON charges WHEN NEW.customer_uid = 'bad' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END;");
+    const auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.paid == 2);
+    CHECK(h.state(a, 0) == charge_state::paid);
+    CHECK(h.state(b, 0) == charge_state::paid);
+    CHECK(h.store->charges_of_subscription(bad).empty());
+    const auto flagged = h.store->find_subscription(bad);
+    CHECK(flagged->needs_attention.value_or("").find("refused by a trigger") != std::string::npos);
+    CHECK(h.gw.ledger.size() == 2);
+}

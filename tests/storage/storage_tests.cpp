@@ -366,12 +366,28 @@ TEST_CASE("schema 4 moves a subscription past its charged period and keeps ids a
             "customer_uid, amount, currency, order_name, state, created_at, updated_at) VALUES "
             "(7, 0, 0, 'shop-a-p0', 'c', 9900, 'KRW', 'n', 'declined', 0, 0),"
             "(8, 1, 0, 'shop-b-p1', 'd', 9900, 'KRW', 'n', 'paid', 0, 0);"
-            "INSERT INTO attempts (at, charge_id, kind, phase) VALUES (1, 1, 'charge', 'request');";
+            "INSERT INTO attempts (at, charge_id, kind, phase) VALUES (1, 1, 'charge', 'request');"
+            // An operator's view, and a row written with the checks bypassed.
+            "CREATE VIEW my_report AS SELECT count(*) AS n FROM charges JOIN subscriptions s "
+            "ON s.id = charges.subscription_id;"
+            "PRAGMA ignore_check_constraints = ON;"
+            "INSERT INTO subscriptions (id, customer_uid, amount, order_name, interval_unit, "
+            "anchor_date) VALUES (11, 'f', 0, 'n', 'fortnight', '2024-01-01');"
+            "PRAGMA ignore_check_constraints = OFF;";
         REQUIRE(sqlite3_exec(db, rows, nullptr, nullptr, nullptr) == SQLITE_OK);
         sqlite3_close(db);
     }
     store s(t.options());
     CHECK(s.db().schema_version() == static_cast<int>(migrations().size()));
+    CHECK(s.find_subscription(11)->amount == 0);  // kept as it was: billingd flags it
+    {
+        statement view(s.db(), "SELECT n FROM my_report");
+        REQUIRE(view.step());
+        CHECK(view.int64(0) == 2);
+    }
+    // The checks are on again for this connection after the migration.
+    CHECK_THROWS_AS(s.db().exec("UPDATE subscriptions SET amount = 0 WHERE id = 7"),
+                    constraint_error);
     CHECK(s.find_subscription(7)->next_period == 1);  // waits on its open period 0
     CHECK_FALSE(s.find_subscription(7)->next_due_at.has_value());
     CHECK(s.find_subscription(8)->next_period == 2);  // no charge at period 2: unchanged
@@ -379,7 +395,7 @@ TEST_CASE("schema 4 moves a subscription past its charged period and keeps ids a
     CHECK(s.find_charge(1)->merchant_uid == "shop-a-p0");
     CHECK(s.attempts_of_charge(1).size() == 1);
     CHECK(run_raw(t.path, "PRAGMA foreign_key_check").empty());
-    CHECK(s.insert_subscription(sample_subscription()) == 10);  // id 9 is never reused
+    CHECK(s.insert_subscription(sample_subscription()) == 12);  // ids are never reused
     // No value list is checked through IN on the charge path (see the migration).
     for (const char* table : {"charges", "attempts", "subscriptions"}) {
         statement sql(s.db(), "SELECT sql FROM sqlite_master WHERE name = ?1");
@@ -391,4 +407,3 @@ TEST_CASE("schema 4 moves a subscription past its charged period and keeps ids a
         CHECK_MESSAGE(text.find("kind IN") == std::string::npos, table);
     }
 }
-
