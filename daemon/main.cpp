@@ -19,10 +19,6 @@
 
 namespace billingd::daemon {
 
-std::string_view version() {
-    return BILLINGD_VERSION;
-}
-
 namespace {
 
 struct command_line {

@@ -1,5 +1,10 @@
 #include "context.hpp"
 
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -83,6 +88,13 @@ std::string message_of(const storage::error& e, const std::string& opened,
 context::context(global_options options, db_access access)
     : options_(std::move(options)), access_(access) {}
 context::~context() = default;
+
+std::string default_actor() {
+    if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo) return sudo;
+    if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_name && *pw->pw_name)
+        return pw->pw_name;
+    return "uid " + std::to_string(::getuid());
+}
 
 std::int64_t context::now() const {
     return std::chrono::duration_cast<std::chrono::seconds>(

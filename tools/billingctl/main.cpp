@@ -9,7 +9,9 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "daemon/version.hpp"
 #include "input.hpp"
+#include "output.hpp"
 
 namespace {
 
@@ -21,7 +23,8 @@ constexpr const char* description =
     "IMMEDIATE transaction and writes an event row naming the --actor). Read commands print "
     "aligned tables with amounts in their currency and times in the subscription's time "
     "zone, or JSON with --json (keys are the column names of the schema; instants are UNIX "
-    "seconds, absent values null).";
+    "seconds, absent values null), or CSV with --csv. Every list is cut at --limit rows "
+    "(default 1000) and says so on stderr with the --after value of the next page.";
 
 constexpr const char* footer =
     "Global options may be given before or after the command.\n"
@@ -59,18 +62,23 @@ int run(int argc, char** argv) {
                        ->capture_default_str();
     app.add_option("--database", g.database,
                    "SQLite database; overrides the configuration's `database`");
-    app.add_flag("--json", g.json, "print machine-readable JSON instead of tables");
+    auto* json = app.add_flag("--json", g.json, "print machine-readable JSON instead of tables");
+    app.add_flag("--csv", g.csv,
+                 "print CSV (RFC 4180: a header row, CRLF) instead of tables, for spreadsheets")
+        ->excludes(json);
     app.add_option("--actor", g.actor,
                    "who is acting, recorded in event rows (1-100 characters, no control "
-                   "characters)")
-        ->capture_default_str()
+                   "characters); default: $SUDO_USER, else the login name")
         ->check([](const std::string& v) { return v.empty() ? "must not be empty" : ""; });
+    app.set_version_flag("--version", "billingctl " + std::string{billingd::daemon::version()},
+                         "print the version and exit");
 
     action selected;
     add_subscription_commands(app, selected);
     add_customer_commands(app, selected);
     add_read_commands(app, selected);
     add_charge_commands(app, selected);
+    add_metrics_command(app, selected);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -80,6 +88,8 @@ int run(int argc, char** argv) {
         return e.code();
     }
     g.config_given = config->count() > 0;
+    if (g.actor.empty()) g.actor = default_actor();
+    set_csv_output(g.csv);
 
     context ctx{g, selected.access};
     try {
