@@ -1,6 +1,9 @@
 #include "metrics/database_gauges.hpp"
 
 #include <algorithm>
+#include <string>
+#include <tuple>
+#include <vector>
 
 namespace billingd::metrics {
 namespace {
@@ -27,6 +30,16 @@ constexpr std::string_view parked_sql =
 constexpr std::string_view by_status_sql =
     "SELECT status, sum(subscriptions) FROM subscription_totals GROUP BY status ORDER BY status";
 constexpr std::string_view mrr_sql = "SELECT currency, mrr FROM mrr ORDER BY currency";
+// Paid revenue since the database began: the roll-up (a row per day) plus the paid charges
+// after it (charges_paid, a day or two of rows). Paid is final, so it only grows.
+constexpr std::string_view revenue_sql =
+    "SELECT currency, sum(n), sum(a) FROM ("
+    "SELECT currency, charges AS n, amount AS a FROM revenue_daily WHERE day < coalesce("
+    "(SELECT d.day FROM reporting_days d, reporting_state r WHERE d.starts_at = r.rolled_until), "
+    "'0000') "
+    "UNION ALL SELECT currency, count(*), sum(amount) FROM charges WHERE state = 'paid' AND "
+    "paid_at >= coalesce((SELECT rolled_until FROM reporting_state), -9223372036854775807) "
+    "GROUP BY currency) GROUP BY currency ORDER BY currency";
 // subscriptions_needing_attention (partial index, schema 0004).
 constexpr std::string_view attention_sql =
     "SELECT count(*) FROM subscriptions WHERE needs_attention IS NOT NULL";
@@ -120,6 +133,23 @@ void render_database(storage::connection& db, std::int64_t now, exposition& out,
         while (st.step())
             out.sample("billingd_monthly_recurring_revenue", {{"currency", st.text(0)}},
                        static_cast<double>(st.int64(1)));
+    }
+    {
+        storage::statement st(db, revenue_sql);
+        std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> rows;
+        while (st.step()) rows.emplace_back(st.text(0), st.int64(1), st.int64(2));
+        out.family("billingd_paid_charges_total", "counter",
+                   "Charges paid since the database was created, by currency (from the "
+                   "database: survives restarts).");
+        for (const auto& [currency, n, amount] : rows)
+            out.sample("billingd_paid_charges_total", {{"currency", currency}},
+                       static_cast<double>(n));
+        out.family("billingd_paid_revenue_total", "counter",
+                   "Revenue paid since the database was created, by currency (the currency's "
+                   "minor unit; KRW has none). increase() over a day is the day's revenue.");
+        for (const auto& [currency, n, amount] : rows)
+            out.sample("billingd_paid_revenue_total", {{"currency", currency}},
+                       static_cast<double>(amount));
     }
     for (const auto& provider : providers) provider(db, now, out);
 }

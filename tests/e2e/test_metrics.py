@@ -70,6 +70,7 @@ def database_numbers(ws):
     q = ws.scalar
     return {
         "paid": q("SELECT count(*) FROM charges WHERE state = 'paid'"),
+        "paid_amount": q("SELECT sum(amount) FROM charges WHERE state = 'paid'"),
         "declined": q("SELECT count(*) FROM events WHERE to_state = 'declined'"),
         "in_doubt": q("SELECT count(*) FROM charges WHERE state IN ('sending', 'unknown', 'reconciling')"),
         "in_doubt_amount": q("SELECT coalesce(sum(amount), 0) FROM charges WHERE state IN ('sending', 'unknown', 'reconciling')"),
@@ -101,6 +102,8 @@ def compare(samples, db, when):
         (value(samples, "billingd_portone_request_duration_seconds_count", endpoint="charge"),
          db["charge_answers"], "charge latency observations"),
         (value(samples, "billingd_subscriptions", status="active"), db["active"], "active subscriptions"),
+        (value(samples, "billingd_paid_charges_total", currency="KRW"), db["paid"], "paid charges total"),
+        (value(samples, "billingd_paid_revenue_total", currency="KRW"), db["paid_amount"], "paid revenue total"),
         (value(samples, "billingd_subscriptions", status="past_due"), db["past_due"], "past_due subscriptions"),
     ]
     for got, want, what in pairs:
