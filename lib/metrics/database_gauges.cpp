@@ -37,7 +37,8 @@ constexpr std::string_view revenue_sql =
     "SELECT currency, charges AS n, amount AS a FROM revenue_daily WHERE day < coalesce("
     "(SELECT d.day FROM reporting_days d, reporting_state r WHERE d.starts_at = r.rolled_until), "
     "'0000') "
-    "UNION ALL SELECT currency, count(*), sum(amount) FROM charges WHERE state = 'paid' AND "
+    "UNION ALL SELECT currency, count(*), sum(amount) FROM charges INDEXED BY charges_paid "
+    "WHERE state = 'paid' AND "
     "paid_at >= coalesce((SELECT rolled_until FROM reporting_state), -9223372036854775807) "
     "GROUP BY currency) GROUP BY currency ORDER BY currency";
 // subscriptions_needing_attention (partial index, schema 0004).
