@@ -45,6 +45,11 @@ void observability::serve(boost::asio::io_context& io, const scheduler::engine& 
     options.path = cfg_.database;
     options.read_only = true;
     options.busy_timeout = std::chrono::milliseconds{100};
+    // A scrape must never wait on the event loop: a reader that cannot read at once (WAL
+    // readers almost never wait) answers 500 instead of retrying like the store's writes.
+    options.on_busy = [](std::string_view) {
+        throw storage::error("the database is busy; try the scrape again");
+    };
     reader_ = std::make_unique<storage::connection>(options);
     auto render = [this, &engine, &clock] {
         metrics::exposition out;
