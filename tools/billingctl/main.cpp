@@ -43,13 +43,15 @@ constexpr const char* footer =
     "Exit codes: 0 ok, 64 bad command line (unknown command or option, missing argument, a\n"
     "number that is not plain base 10), 65 bad data (unknown id, invalid value: a number out\n"
     "of its range, text with control characters or invalid UTF-8, an anchor far in the past;\n"
-    "illegal transition), 69 PortOne unavailable, 70 database or internal error, 78 bad or\n"
+    "illegal transition), 69 PortOne unavailable, 70 database or internal error, 73 a\n"
+    "metrics --output file that cannot be written, 78 bad or\n"
     "missing configuration or database, a database this user may not write for a command\n"
     "that changes it, or one whose schema this billingctl cannot read without migrating it.\n\n"
     "Examples:\n"
     "  billingctl --database /var/lib/billingd/billingd.db subscription list\n"
     "  billingctl subscription add --customer-uid cust_42 --amount 9900 --name \"Pro plan\"\n"
     "  billingctl --json parked\n"
+    "  billingctl --csv subscription list --limit 500 --after 1000 > page.csv\n"
     "Run `billingctl COMMAND --help` (e.g. `billingctl subscription add --help`) for details.";
 
 int run(int argc, char** argv) {
