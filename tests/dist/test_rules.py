@@ -25,4 +25,17 @@ if check(promtool is not None, "promtool is installed (Debian package prometheus
                   "BillingdCircuitBreakerOpen", "BillingdHalted", "BillingdNoRecentPass"):
         check(f"alert: {alert}" in rules, f"rule {alert} exists")
         check(f"alertname: {alert}" in tests, f"rule {alert} has a unit test")
+
+# meson install puts the rules, the dashboard and billingctl's bash completion in place.
+meson = shutil.which("meson")
+if check(meson is not None, "meson is on PATH"):
+    r = subprocess.run([meson, "introspect", "--installed", os.environ["BILLINGD_BUILD_ROOT"]],
+                       capture_output=True, text=True, timeout=60)
+    import json
+    installed = json.loads(r.stdout or "{}").values() if r.returncode == 0 else []
+    installed = list(installed)
+    for suffix in ("share/billingd/prometheus/billingd.rules.yml",
+                   "share/billingd/grafana/billingd.json",
+                   "share/bash-completion/completions/billingctl"):
+        check(any(p.endswith(suffix) for p in installed), f"meson installs {suffix}: {installed}")
 finish("dist rules")
