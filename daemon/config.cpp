@@ -1,9 +1,8 @@
 #include "daemon/config.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <toml++/toml.h>
-
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cctype>
@@ -142,7 +141,8 @@ class table_reader {
         const toml::node* node = table_.get(key);
         if (!node) return std::nullopt;
         const auto* value = node->as_boolean();
-        if (!value) fail(key, fmt::format("must be true or false, not {}", type_name(node->type())));
+        if (!value)
+            fail(key, fmt::format("must be true or false, not {}", type_name(node->type())));
         return value->get();
     }
 
@@ -375,9 +375,9 @@ config from_table(const toml::table& root, const std::string& source) {
                                      "lookup_timeout_ms", "max_response_bytes", "max_in_flight",
                                      "max_requests_per_second", "ca_file"}),
                  c.portone);
-    read_billing(section("billing", {"time_zone", "charge_time", "merchant_uid_prefix",
-                                     "max_catch_up_periods", "quiet_hours", "batch_size",
-                                     "reporting_time_zone"}),
+    read_billing(section("billing",
+                         {"time_zone", "charge_time", "merchant_uid_prefix", "max_catch_up_periods",
+                          "quiet_hours", "batch_size", "reporting_time_zone"}),
                  c);
     read_retry(
         section("retry", {"transient_base_seconds", "transient_cap_seconds", "transient_max_tries",
@@ -411,7 +411,8 @@ std::optional<std::string> parse_metrics_listen(std::string_view listen, metrics
     out.port = 0;
     if (listen.rfind("unix:", 0) == 0) {
         const auto path = listen.substr(5);
-        if (path.empty() || path.front() != '/') return "a unix socket needs an absolute path: unix:/run/billingd/metrics.sock";
+        if (path.empty() || path.front() != '/')
+            return "a unix socket needs an absolute path: unix:/run/billingd/metrics.sock";
         if (path.size() > 100) return "the unix socket path is too long (at most 100 bytes)";
         out.unix_path = std::string(path);
         return std::nullopt;
@@ -421,7 +422,8 @@ std::optional<std::string> parse_metrics_listen(std::string_view listen, metrics
         return fmt::format("'{}' is not ADDRESS:PORT (e.g. 127.0.0.1:9464) or unix:/PATH", listen);
     std::string host(listen.substr(0, colon));
     const auto port_text = listen.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
     if (host == "localhost") host = "127.0.0.1";
     int port = 0;
     if (port_text.empty() || port_text.size() > 5 ||
@@ -433,17 +435,19 @@ std::optional<std::string> parse_metrics_listen(std::string_view listen, metrics
     if (inet_pton(AF_INET, host.c_str(), buffer) == 1) {
         loopback = buffer[0] == 127;
     } else if (inet_pton(AF_INET6, host.c_str(), buffer) == 1) {
-        static const unsigned char v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        static const unsigned char v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                      0, 0, 0, 0, 0, 0, 0, 1};
         loopback = std::equal(buffer, buffer + 16, v6_loopback);
     } else {
-        return fmt::format("'{}': the address must be an IP literal (127.0.0.1, [::1]) or localhost",
-                           listen);
+        return fmt::format(
+            "'{}': the address must be an IP literal (127.0.0.1, [::1]) or localhost", listen);
     }
     if (!loopback && !out.allow_non_loopback)
-        return fmt::format("'{}' is not a loopback address: metrics tell whoever connects how much "
-                           "money is in doubt; use 127.0.0.1, [::1] or a unix socket, or set "
-                           "allow_non_loopback = true in [metrics] to expose them",
-                           listen);
+        return fmt::format(
+            "'{}' is not a loopback address: metrics tell whoever connects how much "
+            "money is in doubt; use 127.0.0.1, [::1] or a unix socket, or set "
+            "allow_non_loopback = true in [metrics] to expose them",
+            listen);
     out.address = host;
     out.port = static_cast<unsigned short>(port);
     return std::nullopt;

@@ -73,7 +73,8 @@ asio::awaitable<void> serve_one(beast::basic_stream<Protocol> stream,
     parser.body_limit(1024);
     boost::system::error_code ec;
     stream.expires_after(st->bounds.deadline);
-    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    co_await http::async_read(stream, buffer, parser,
+                              asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
     response res = answer(*st, parser.get());
     stream.expires_after(st->bounds.deadline);
@@ -111,7 +112,9 @@ void listen(asio::io_context& io, const typename Protocol::endpoint& at,
     if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor->bind(at, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) throw config_error(fmt::format("[metrics] listen {}: cannot listen: {}", name, ec.message()));
+    if (ec)
+        throw config_error(
+            fmt::format("[metrics] listen {}: cannot listen: {}", name, ec.message()));
     st->close_acceptor = [acceptor] {
         boost::system::error_code ignored;
         acceptor->close(ignored);

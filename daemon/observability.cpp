@@ -12,9 +12,7 @@
 namespace billingd::daemon {
 
 observability::observability(const config& cfg)
-    : cfg_(cfg),
-      enabled_(!cfg.metrics.listen.empty()),
-      process_(std::string{version()}) {}
+    : cfg_(cfg), enabled_(!cfg.metrics.listen.empty()), process_(std::string{version()}) {}
 
 observability::~observability() = default;
 

@@ -11,8 +11,7 @@ boost::asio::awaitable<gateway::charge_result> observed_client::charge(
     co_return r;
 }
 
-boost::asio::awaitable<gateway::lookup_result> observed_client::find_all(
-    std::string merchant_uid) {
+boost::asio::awaitable<gateway::lookup_result> observed_client::find_all(std::string merchant_uid) {
     gateway::lookup_result r = co_await inner_->find_all(std::move(merchant_uid));
     metrics_.observe_request("lookup", gateway::to_string(r.verdict), r.journal.latency);
     co_return r;

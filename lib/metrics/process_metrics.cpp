@@ -6,9 +6,8 @@ namespace {
 // Every charge outcome the engine reports, shown as 0 before it first happens so that rate()
 // and alerts see the series from the start.
 constexpr std::string_view charge_outcomes[] = {
-    "paid",     "declined",   "unknown",  "transient", "refused",           "parked",
-    "anomaly",  "reconciled", "canceled", "skipped",   "dunning_exhausted", "superseded",
-    "recovered"};
+    "paid",       "declined", "unknown", "transient",         "refused",    "parked",   "anomaly",
+    "reconciled", "canceled", "skipped", "dunning_exhausted", "superseded", "recovered"};
 constexpr std::string_view endpoints[] = {"charge", "lookup", "customer"};
 
 }  // namespace
@@ -77,8 +76,8 @@ void process_metrics::render(exposition& out, const engine_state& engine) const 
                "class (paid, declined, unknown, transient, refused, config_error, found, "
                "not_found, invalid_billing_key).");
     for (const auto& [key, n] : requests_)
-        out.sample("billingd_portone_requests_total", {{"endpoint", key.first}, {"class", key.second}},
-                   static_cast<double>(n));
+        out.sample("billingd_portone_requests_total",
+                   {{"endpoint", key.first}, {"class", key.second}}, static_cast<double>(n));
     out.family("billingd_portone_request_duration_seconds", "histogram",
                "Round-trip time of PortOne requests, by endpoint.");
     for (const auto& [endpoint, h] : latency_)

@@ -155,20 +155,21 @@ int refresh_revenue(storage::connection& db, std::int64_t now) {
         st.run();
     }
     {
-        storage::statement st(db,
-                              "INSERT INTO revenue_daily (day, currency, charges, amount) "
-                              "SELECT d.day, c.currency, count(*), sum(c.amount) "
-                              "FROM reporting_days d JOIN charges c INDEXED BY charges_paid ON c.state = 'paid' AND "
-                              "c.paid_at >= d.starts_at AND c.paid_at < d.ends_at "
-                              "WHERE d.ends_at > ?1 AND d.starts_at < ?2 "
-                              "GROUP BY d.day, c.currency");
+        storage::statement st(
+            db,
+            "INSERT INTO revenue_daily (day, currency, charges, amount) "
+            "SELECT d.day, c.currency, count(*), sum(c.amount) "
+            "FROM reporting_days d JOIN charges c INDEXED BY charges_paid ON c.state = 'paid' AND "
+            "c.paid_at >= d.starts_at AND c.paid_at < d.ends_at "
+            "WHERE d.ends_at > ?1 AND d.starts_at < ?2 "
+            "GROUP BY d.day, c.currency");
         st.bind(1, from).bind(2, *target);
         st.run();
     }
     const int changed = db.changes();
     {
-        storage::statement st(
-            db, "UPDATE reporting_state SET rolled_until = ?1, refreshed_at = ?2");
+        storage::statement st(db,
+                              "UPDATE reporting_state SET rolled_until = ?1, refreshed_at = ?2");
         st.bind(1, *target).bind(2, now);
         st.run();
     }

@@ -324,7 +324,8 @@ TEST_CASE("metrics are off by default and listen on loopback or a unix socket") 
     CHECK(off.reporting_time_zone == "Asia/Seoul");
     const config ny = parse_config_text("[billing]\ntime_zone = \"America/New_York\"\n", "t");
     CHECK(ny.reporting_time_zone == "America/New_York");  // defaults to time_zone
-    const config tokyo = parse_config_text("[billing]\nreporting_time_zone = \"Asia/Tokyo\"\n", "t");
+    const config tokyo =
+        parse_config_text("[billing]\nreporting_time_zone = \"Asia/Tokyo\"\n", "t");
     CHECK(tokyo.reporting_time_zone == "Asia/Tokyo");
     CHECK_THROWS_WITH_AS(parse_config_text("[billing]\nreporting_time_zone = \"Mars/Base\"\n", "t"),
                          doctest::Contains("billing.reporting_time_zone"), config_error);

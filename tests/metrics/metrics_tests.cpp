@@ -169,10 +169,14 @@ TEST_CASE("the observed client counts each request by endpoint and class and pas
     metrics::exposition out;
     m.render(out, {});
     const std::string& t = out.text();
-    CHECK(has_line(t, "billingd_portone_requests_total{endpoint=\"lookup\",class=\"not_found\"} 2"));
-    CHECK(has_line(t, "billingd_portone_request_duration_seconds_bucket{endpoint=\"charge\",le=\"0.1\"} 0"));
-    CHECK(has_line(t, "billingd_portone_request_duration_seconds_bucket{endpoint=\"charge\",le=\"0.25\"} 1"));
-    CHECK(has_line(t, "billingd_portone_request_duration_seconds_bucket{endpoint=\"customer\",le=\"2.5\"} 0"));
+    CHECK(
+        has_line(t, "billingd_portone_requests_total{endpoint=\"lookup\",class=\"not_found\"} 2"));
+    CHECK(has_line(
+        t, "billingd_portone_request_duration_seconds_bucket{endpoint=\"charge\",le=\"0.1\"} 0"));
+    CHECK(has_line(
+        t, "billingd_portone_request_duration_seconds_bucket{endpoint=\"charge\",le=\"0.25\"} 1"));
+    CHECK(has_line(
+        t, "billingd_portone_request_duration_seconds_bucket{endpoint=\"customer\",le=\"2.5\"} 0"));
     CHECK(has_line(t, "billingd_portone_request_duration_seconds_sum{endpoint=\"customer\"} 3"));
 }
 
@@ -184,10 +188,12 @@ TEST_CASE("database gauges count due, in-doubt, parked and flagged rows as of th
     add_subscription(db, 7, "paused");
     add_subscription(db, 8, "canceled", "year", 120000);
     // Due: subscription 1 (100 s ago) and 2 (now); 3 is due later; 7 is paused.
-    db.exec("UPDATE subscriptions SET next_due_at = " + std::to_string(now - 100) + " WHERE id = 1");
+    db.exec("UPDATE subscriptions SET next_due_at = " + std::to_string(now - 100) +
+            " WHERE id = 1");
     db.exec("UPDATE subscriptions SET next_due_at = " + std::to_string(now) + " WHERE id = 2");
     db.exec("UPDATE subscriptions SET next_due_at = " + std::to_string(now + 60) + " WHERE id = 3");
-    db.exec("UPDATE subscriptions SET next_due_at = " + std::to_string(now - 999) + " WHERE id = 7");
+    db.exec("UPDATE subscriptions SET next_due_at = " + std::to_string(now - 999) +
+            " WHERE id = 7");
     db.exec("UPDATE subscriptions SET needs_attention = 'bad zone' WHERE id = 6");
     // A dunning retry due 500 s ago; two charges in doubt; one parked; paid ones.
     add_charge(db, 1, 4, 0, "declined", 5000, ", next_action_at", ", " + std::to_string(now - 500));
@@ -210,11 +216,11 @@ TEST_CASE("database gauges count due, in-doubt, parked and flagged rows as of th
 
     metrics::exposition out;
     int provider_calls = 0;
-    std::vector<metrics::gauge_provider> providers{
-        [&](storage::connection&, std::int64_t at, metrics::exposition& o) {
-            ++provider_calls;
-            o.gauge("billingd_outbox_deliveries_pending", "Pending deliveries.", at == now ? 4 : -1);
-        }};
+    std::vector<metrics::gauge_provider> providers{[&](storage::connection&, std::int64_t at,
+                                                       metrics::exposition& o) {
+        ++provider_calls;
+        o.gauge("billingd_outbox_deliveries_pending", "Pending deliveries.", at == now ? 4 : -1);
+    }};
     metrics::render_database(db, now, out, providers);
     const std::string& t = out.text();
     CHECK(provider_calls == 1);

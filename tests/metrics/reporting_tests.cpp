@@ -54,7 +54,8 @@ TEST_CASE("revenue per day is counted in the reporting zone, not UTC or the read
 
     const auto* seoul = calendar::find_zone("Asia/Seoul");
     CHECK(reporting::write_reporting_zone(db, "Asia/Seoul", seoul, utc("2026-12-01T00:00:00Z")));
-    CHECK_FALSE(reporting::write_reporting_zone(db, "Asia/Seoul", seoul, utc("2026-12-01T00:00:00Z")));
+    CHECK_FALSE(
+        reporting::write_reporting_zone(db, "Asia/Seoul", seoul, utc("2026-12-01T00:00:00Z")));
     CHECK(column(db, per_day) == std::vector<std::string>{"2026-11-30 2 1030", "2026-11-29 1 200"});
     CHECK(column(db, "SELECT month_local || ' ' || amount FROM revenue_per_month") ==
           std::vector<std::string>{"2026-11 1230"});
@@ -75,7 +76,8 @@ TEST_CASE("a DST zone has 23- and 25-hour days and its own midnights") {
     paid(db, 1, utc("2026-11-02T04:30:00Z"), 5);  // 2026-11-01 23:30 EST
     paid(db, 2, utc("2026-11-02T05:00:00Z"), 7);  // 2026-11-02 00:00 EST
     CHECK(column(db, per_day) == std::vector<std::string>{"2026-11-02 1 7", "2026-11-01 1 5"});
-    CHECK(column(db, "SELECT at_local FROM (SELECT datetime(" + std::to_string(utc("2026-07-01T16:00:00Z")) +
+    CHECK(column(db, "SELECT at_local FROM (SELECT datetime(" +
+                         std::to_string(utc("2026-07-01T16:00:00Z")) +
                          " + (SELECT utc_offset FROM reporting_offsets WHERE valid_from <= " +
                          std::to_string(utc("2026-07-01T16:00:00Z")) +
                          " ORDER BY valid_from DESC LIMIT 1), 'unixepoch') AS at_local)") ==
@@ -113,8 +115,9 @@ TEST_CASE("the revenue roll-up gives the same answer as counting every paid char
     const std::string seventh = "paid_at >= " + std::to_string(utc("2026-12-06T15:00:00Z")) +
                                 " AND paid_at < " + std::to_string(utc("2026-12-07T15:00:00Z"));
     const std::string expected =
-        "2026-12-07 " + std::to_string(scalar(db, "SELECT count(*) FROM charges WHERE " + seventh)) +
-        " " + std::to_string(scalar(db, "SELECT sum(amount) FROM charges WHERE " + seventh));
+        "2026-12-07 " +
+        std::to_string(scalar(db, "SELECT count(*) FROM charges WHERE " + seventh)) + " " +
+        std::to_string(scalar(db, "SELECT sum(amount) FROM charges WHERE " + seventh));
     CHECK(std::find(after.begin(), after.end(), expected) != after.end());
     CHECK(scalar(db, "SELECT amount FROM revenue_daily WHERE day = '2026-12-07'") ==
           scalar(db, "SELECT sum(amount) FROM charges WHERE " + seventh));
@@ -141,10 +144,12 @@ TEST_CASE("subscription totals and monthly changes follow inserts and status cha
             std::to_string(utc("2026-11-21T00:00:00Z")) + " WHERE id = 3");
     db.exec("UPDATE subscriptions SET next_due_at = 5 WHERE id = 1");  // the charge path: no change
     CHECK(scalar(db, "SELECT mrr FROM mrr") == 10000);
-    CHECK(column(db, "SELECT month_local || ' ' || started || ' ' || churned || ' ' || "
-                     "active_at_start || ' ' || coalesce(churn_percent, '-') FROM churn_per_month") ==
+    CHECK(column(db,
+                 "SELECT month_local || ' ' || started || ' ' || churned || ' ' || "
+                 "active_at_start || ' ' || coalesce(churn_percent, '-') FROM churn_per_month") ==
           std::vector<std::string>{"2026-11 2 2 2 100.0", "2026-10 2 0 0 -"});
-    CHECK(scalar(db, "SELECT subscriptions FROM subscriptions_by_status WHERE status = 'active'") == 1);
+    CHECK(scalar(db, "SELECT subscriptions FROM subscriptions_by_status WHERE status = 'active'") ==
+          1);
     // A hand-written row above the schema's bound is refused.
     CHECK_THROWS_AS(db.exec("INSERT INTO subscriptions (customer_uid, amount, order_name, "
                             "interval_unit, anchor_date) VALUES ('x', 100000000001, 'P', 'month', "

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "context.hpp"
-#include "metrics/database_gauges.hpp"
 #include "input.hpp"
+#include "metrics/database_gauges.hpp"
 
 namespace billingd::ctl {
 

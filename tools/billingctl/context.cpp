@@ -1,17 +1,14 @@
 #include "context.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
-#include <cstdlib>
-
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 

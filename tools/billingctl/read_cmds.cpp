@@ -76,9 +76,9 @@ void run_attempts(context& ctx, const read_options& o) {
     const auto z = zones_of(ctx).of(c.subscription_id);
     if (!csv_output_enabled())
         fmt::print("charge {} ({}, {}, {}): {} request(s)\n", c.id, c.merchant_uid,
-               format_amount(c.amount, c.currency), domain::to_string(c.state),
-               std::count_if(rows.begin(), rows.end(),
-                             [](const auto& a) { return a.phase == "request"; }));
+                   format_amount(c.amount, c.currency), domain::to_string(c.state),
+                   std::count_if(rows.begin(), rows.end(),
+                                 [](const auto& a) { return a.phase == "request"; }));
     table t{{"ID", "AT", "KIND", "PHASE", "FOR", "#", "HTTP", "CODE", "OUTCOME", "IMP_UID", "MS",
              "SUMMARY / MESSAGE"}};
     for (const auto& a : rows) {
@@ -174,8 +174,8 @@ void run_due(context& ctx, const read_options& o) {
         t = *parsed;
     }
     auto& store = ctx.store();
-    const auto ids = page_two(store.db(), due_subscriptions_sql, due_charges_sql, t, o,
-                              "--after-charge");
+    const auto ids =
+        page_two(store.db(), due_subscriptions_sql, due_charges_sql, t, o, "--after-charge");
     std::vector<storage::subscription_record> subs;
     std::vector<storage::charge_record> charges;
     for (auto id : ids.first)
@@ -191,7 +191,8 @@ void run_due(context& ctx, const read_options& o) {
                     {"next_after", cut_key.empty() ? nlohmann::json() : nlohmann::json(cut_key)}});
         return;
     }
-    if (!csv_output_enabled()) fmt::print("due at or before {}\n", calendar::format_utc(from_unix(t)));
+    if (!csv_output_enabled())
+        fmt::print("due at or before {}\n", calendar::format_utc(from_unix(t)));
     table out{{"WHAT", "SUB", "CHARGE", "CUSTOMER", "AMOUNT", "DETAIL", "DUE (LOCAL)"}};
     for (const auto& s : subs)
         out.add({"subscription", std::to_string(s.id), "-", s.customer_uid,
@@ -208,8 +209,8 @@ void run_due(context& ctx, const read_options& o) {
 
 void run_parked(context& ctx, const read_options& o) {
     auto& store = ctx.store();
-    const auto ids = page_two(store.db(), parked_charges_sql, attention_sql, 0, o,
-                              "--after-subscription");
+    const auto ids =
+        page_two(store.db(), parked_charges_sql, attention_sql, 0, o, "--after-subscription");
     std::vector<storage::charge_record> charges;
     std::vector<storage::subscription_record> subs;
     for (auto id : ids.first)
@@ -218,9 +219,10 @@ void run_parked(context& ctx, const read_options& o) {
         if (auto s = store.find_subscription(id)) subs.push_back(*s);
     note_next(ids.next, o.paging.limit);
     if (ctx.json()) {
-        print_json({{"charges", to_json(charges)},
-                    {"subscriptions", to_json(subs)},
-                    {"next_after", ids.next.empty() ? nlohmann::json() : nlohmann::json(ids.next)}});
+        print_json(
+            {{"charges", to_json(charges)},
+             {"subscriptions", to_json(subs)},
+             {"next_after", ids.next.empty() ? nlohmann::json() : nlohmann::json(ids.next)}});
         return;
     }
     auto zones = zones_of(ctx);
@@ -269,8 +271,8 @@ void run_info(context& ctx, const read_options&) {
 void run_in_doubt(context& ctx, const read_options& o) {
     std::optional<std::int64_t> cut;
     std::vector<storage::charge_record> rows;
-    for (auto id : page_of_ids(ctx.store().db(), std::string{in_doubt_sql}, nullptr, 1, o.paging,
-                               cut))
+    for (auto id :
+         page_of_ids(ctx.store().db(), std::string{in_doubt_sql}, nullptr, 1, o.paging, cut))
         if (auto c = ctx.store().find_charge(id)) rows.push_back(*c);
     if (cut) note_cut(o.paging.limit, *cut, "charges in doubt");
     if (ctx.json()) return print_json(to_json(rows));

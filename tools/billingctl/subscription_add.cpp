@@ -67,11 +67,11 @@ storage::subscription_record validated(context& ctx, const add_options& o) {
     // the guardrail billingd would park a larger charge at.
     const std::int64_t limit = amount_limit(cfg);
     if (o.amount > limit)
-        invalid(fmt::format(
-            "--amount: {} is above the limit of {} per charge ([guardrails] "
-            "max_amount_per_charge{}); billingd would park such a charge",
-            o.amount, limit,
-            cfg && cfg->engine.max_amount_per_charge > 0 ? "" : ", default 100000000"));
+        invalid(
+            fmt::format("--amount: {} is above the limit of {} per charge ([guardrails] "
+                        "max_amount_per_charge{}); billingd would park such a charge",
+                        o.amount, limit,
+                        cfg && cfg->engine.max_amount_per_charge > 0 ? "" : ", default 100000000"));
     s.amount = o.amount;
     check_text("--name", o.name, 1, 40);
     s.order_name = o.name;
