@@ -63,8 +63,8 @@ struct config {
     std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
     // [retry] in_progress_margin_seconds: added to connect + charge timeout for the trust floor.
     std::chrono::seconds in_progress_margin{30};
-    // [billing] reporting_time_zone: the zone of the operator views' local dates (schema
-    // 0004); defaults to time_zone.
+    // [billing] reporting_time_zone: the zone of the operator views' local dates (the
+    // operator_views migration); defaults to time_zone.
     std::string reporting_time_zone;
     metrics_config metrics;
 };

@@ -1,5 +1,5 @@
 // What the daemon tells operators besides its log: the Prometheus endpoint ([metrics]) and
-// the tables behind the operator views (reporting zone, revenue roll-up; schema 0004).
+// the tables behind the operator views (reporting zone, revenue roll-up; the operator_views migration).
 //
 // Assembled by run_daemon in three steps, because the engine sits in the middle:
 //   observability obs(cfg);                       // counters; nothing listens yet

@@ -26,7 +26,7 @@ constexpr std::string_view in_doubt_sql =
 constexpr std::string_view parked_sql =
     "SELECT count(*), coalesce(sum(amount), 0) FROM charges "
     "WHERE state IN ('sending', 'unknown', 'reconciling', 'parked') AND state = 'parked'";
-// subscription_totals (schema 0004, kept by triggers): a few rows, whatever the fleet size.
+// subscription_totals (operator_views migration, kept by triggers): a few rows, whatever the fleet size.
 constexpr std::string_view by_status_sql =
     "SELECT status, sum(subscriptions) FROM subscription_totals GROUP BY status ORDER BY status";
 constexpr std::string_view mrr_sql = "SELECT currency, mrr FROM mrr ORDER BY currency";
@@ -41,7 +41,7 @@ constexpr std::string_view revenue_sql =
     "WHERE state = 'paid' AND "
     "paid_at >= coalesce((SELECT rolled_until FROM reporting_state), -9223372036854775807) "
     "GROUP BY currency) GROUP BY currency ORDER BY currency";
-// subscriptions_needing_attention (partial index, schema 0004).
+// subscriptions_needing_attention (partial index, operator_views migration).
 constexpr std::string_view attention_sql =
     "SELECT count(*) FROM subscriptions WHERE needs_attention IS NOT NULL";
 

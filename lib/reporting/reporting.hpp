@@ -1,4 +1,4 @@
-// The tables behind the operator views of schema 0004 (README "Views"), kept by billingd:
+// The tables behind the operator views of the operator_views migration (README "Views"), kept by billingd:
 //
 // - the reporting time zone as UTC offset intervals and local days, from the OS tz database
 //   (SQLite has none), so that views show the merchant's local dates whatever zone the
