@@ -49,6 +49,7 @@ void observability::serve(boost::asio::io_context& io, const scheduler::engine& 
         throw storage::error("the database is busy; try the scrape again");
     };
     reader_ = std::make_unique<storage::connection>(options);
+    process_.started(clock.now().time_since_epoch().count());
     auto render = [this, &engine, &clock] {
         metrics::exposition out;
         const auto breaker = engine.breaker();

@@ -101,6 +101,8 @@ void process_metrics::render(exposition& out, const engine_state& engine) const 
               engine.halted ? 1 : 0);
     out.family("billingd_passes_total", "counter", "Engine passes completed since start.");
     out.sample("billingd_passes_total", static_cast<double>(passes_));
+    out.gauge("billingd_start_time_seconds", "When billingd started (UNIX seconds).",
+              static_cast<double>(started_));
     out.gauge("billingd_last_pass_completed_timestamp_seconds",
               "When the last engine pass completed (UNIX seconds; 0 before the first).",
               static_cast<double>(last_pass_.value_or(0)));

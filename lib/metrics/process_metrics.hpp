@@ -46,6 +46,9 @@ class process_metrics {
     void observe_commit(std::chrono::nanoseconds took);
     // A pass of the engine completed at `unix_seconds` (the engine's clock).
     void pass_completed(std::int64_t unix_seconds);
+    // When the daemon started (billingd_start_time_seconds): "no pass for 5 minutes" counts
+    // from here until the first pass completes.
+    void started(std::int64_t unix_seconds) { started_ = unix_seconds; }
 
     void render(exposition& out, const engine_state& engine) const;
 
@@ -62,6 +65,7 @@ class process_metrics {
     histogram commits_;
     std::uint64_t passes_ = 0;
     std::optional<std::int64_t> last_pass_;
+    std::int64_t started_ = 0;
 };
 
 // A commit observer that feeds `m` (install with connection::set_commit_observer).
