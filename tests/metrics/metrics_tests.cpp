@@ -64,6 +64,7 @@ TEST_CASE("engine decisions count as charge outcomes or engine events") {
     m.count_decision("skipped", false);  // missed periods come without a charge row
     m.count_decision("breaker_open", false);
     m.pass_completed(1'796'000'000);
+    m.started(1'795'999'000);
     metrics::exposition out;
     metrics::engine_state state;
     state.breaker_open = true;
@@ -80,6 +81,7 @@ TEST_CASE("engine decisions count as charge outcomes or engine events") {
     CHECK(has_line(t, "billingd_build_info{version=\"1.2.3\"} 1"));
     CHECK(has_line(t, "billingd_last_pass_completed_timestamp_seconds 1796000000"));
     CHECK(has_line(t, "billingd_passes_total 1"));
+    CHECK(has_line(t, "billingd_start_time_seconds 1795999000"));
 }
 
 TEST_CASE("every commit of a write transaction is timed once an observer is set") {
