@@ -523,12 +523,16 @@ job engine::impl::write_ahead_charge(storage::charge_record& c,
     c.next_action_at.reset();
     c.last_refusal.reset();
     transition(c, charge_state::sending, "attempt " + std::to_string(c.attempt_count));
-    return charge_job(c, s, probe);
+    std::optional<std::int64_t> period_end;
+    if (auto rule = billing_rule_of(s); rule.rule)
+        period_end = to_unix(calendar::period_start(*rule.rule, c.period_index + 1));
+    return charge_job(c, s, probe, period_end);
 }
 
 job engine::impl::charge_job(const storage::charge_record& c, const storage::subscription_record& s,
-                             probe_kind probe) {
+                             probe_kind probe, std::optional<std::int64_t> period_end) {
     job j;
+    j.period_end = period_end;
     j.what = job::kind::charge;
     j.probe = probe;
     j.request.customer_uid = c.customer_uid;

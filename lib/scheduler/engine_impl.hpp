@@ -19,10 +19,11 @@ namespace billingd::scheduler {
 struct job {
     enum class kind { charge, lookup };
     kind what = kind::charge;
-    storage::charge_record charge;        // as committed by the write-ahead transaction
-    std::int64_t request_attempt_id = 0;  // the committed `request` journal row
-    probe_kind probe = probe_kind::none;  // the gate whose probe this request is
-    gateway::charge_request request;      // for charges
+    storage::charge_record charge;           // as committed by the write-ahead transaction
+    std::int64_t request_attempt_id = 0;     // the committed `request` journal row
+    probe_kind probe = probe_kind::none;     // the gate whose probe this request is
+    gateway::charge_request request;         // for charges
+    std::optional<std::int64_t> period_end;  // for charges: the start of the next period
 };
 
 // What a job learned, applied by the next group commit.
@@ -104,7 +105,7 @@ struct engine::impl {
                            probe_kind probe);
     // The request of a charge row already `sending`, with its journal row.
     job charge_job(const storage::charge_record& c, const storage::subscription_record& s,
-                   probe_kind probe);
+                   probe_kind probe, std::optional<std::int64_t> period_end);
     // Counts a charge request that goes out in this group commit.
     void count_send(gate_state& g, probe_kind probe);
     job write_ahead_lookup(storage::charge_record& c, probe_kind probe);
@@ -117,7 +118,9 @@ struct engine::impl {
     void apply(job_result& r);
     void apply_charge_answer(storage::charge_record& c, const job_result& r);
     void apply_lookup_answer(storage::charge_record& c, const job_result& r);
-    void settle_paid(storage::charge_record& c, const gateway::payment& p);
+    // `period_end` (the next period's start) when the caller knows it; else it is read.
+    void settle_paid(storage::charge_record& c, const gateway::payment& p,
+                     std::optional<std::int64_t> period_end = {});
     void settle_declined(storage::charge_record& c, const std::string& reason);
     void mark_unknown(storage::charge_record& c, const std::string& why,
                       std::int64_t not_before = 0);

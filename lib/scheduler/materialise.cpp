@@ -377,7 +377,8 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
                      a.reason, "billingd", charge_data(c).add("reason", a.reason).str());
         decide(c, "parked", a.reason);
     } else {
-        j = charge_job(c, s, a.probe);
+        j = charge_job(c, s, a.probe,
+                       to_unix(calendar::period_start(*rule.rule, first_charged + 1)));
     }
     // One write moves the schedule on: the next period and when it is due (none after the
     // last). The paid answer does not touch the subscription again.

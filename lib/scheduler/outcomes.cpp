@@ -158,7 +158,7 @@ void engine::impl::apply_charge_answer(storage::charge_record& c, const job_resu
     switch (x.result) {
         case outcome::paid:
             if (answer.answer) {
-                settle_paid(c, *answer.answer);
+                settle_paid(c, *answer.answer, r.done.period_end);
             } else {
                 mark_unknown(c, "paid without a payment object");
             }
@@ -278,7 +278,8 @@ void engine::impl::apply_lookup_answer(storage::charge_record& c, const job_resu
     }
 }
 
-void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment& p) {
+void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment& p,
+                               std::optional<std::int64_t> period_end) {
     c.unknown_since.reset();
     c.next_action_at.reset();
     c.last_refusal.reset();
@@ -291,15 +292,15 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
     c.imp_uid = p.imp_uid;
     c.paid_at = p.paid_at > 0 ? p.paid_at : now();
     c.fail_reason.reset();
-    const auto s = store.find_subscription(c.subscription_id);
-    std::optional<calendar::billing_rule> rule;
-    if (s)
-        if (auto r = billing_rule_of(*s); r.rule) rule = r.rule;
+    // Most answers settle a charge this engine just sent, whose period end it knows: only the
+    // subscription's schedule columns are read then.
+    auto s = period_end ? store.subscription_schedule(c.subscription_id)
+                        : store.find_subscription(c.subscription_id);
+    if (!period_end && s)
+        if (auto rule = billing_rule_of(*s); rule.rule)
+            period_end = to_unix(calendar::period_start(*rule.rule, c.period_index + 1));
     auto data = charge_data(c);
-    if (rule)
-        data.add("period_end", to_unix(calendar::period_start(*rule, c.period_index + 1)));
-    else
-        data.add_null("period_end");
+    data.add("period_end", period_end);
     data.add("imp_uid", bounded_text(p.imp_uid)).add("paid_at", *c.paid_at);
     transition(c, charge_state::paid, "imp_uid=" + p.imp_uid, "charge.paid", data.str());
     ++summary.paid;
@@ -319,9 +320,11 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
         now_active.status = domain::subscription_status::active;
         set_subscription_status(now_active, domain::subscription_status::ended,
                                 "all " + std::to_string(*s->max_periods) + " periods settled");
-    } else if (!s->next_due_at && rule) {
+    } else if (!s->next_due_at) {
         // The next period waited for this one: it is due now, or when it starts.
-        store.set_schedule(s->id, next, due_at(*s, *rule, next), now());
+        if (const auto full = store.find_subscription(c.subscription_id))
+            if (auto rule = billing_rule_of(*full); rule.rule)
+                store.set_schedule(full->id, next, due_at(*full, *rule.rule, next), now());
     }
 }
 

@@ -170,6 +170,9 @@ struct store::statements {
                               "?14, ?15, ?16, ?17, ?18, ?19, ?19)"),
           find_subscription(db,
                             select_from(subscription_columns, "FROM subscriptions WHERE id = ?1")),
+          subscription_schedule(db,
+                                "SELECT id, status, next_period, next_due_at, max_periods FROM "
+                                "subscriptions WHERE id = ?1"),
           due_subscriptions(
               db,
               "SELECT " + prefixed(subscription_columns, "s.") +
@@ -280,6 +283,7 @@ struct store::statements {
 
     statement insert_subscription;
     statement find_subscription;
+    statement subscription_schedule;
     statement due_subscriptions;
     statement unscheduled_subscriptions;
     statement list_subscriptions;
@@ -357,6 +361,23 @@ std::optional<subscription_record> store::find_subscription(std::int64_t id) {
     auto rows = collect<subscription_record>(st, read_subscription);
     if (rows.empty()) return std::nullopt;
     return rows.front();
+}
+
+std::optional<subscription_record> store::subscription_schedule(std::int64_t id) {
+    auto& st = st_->subscription_schedule;
+    st.bind(1, id);
+    std::optional<subscription_record> s;
+    if (st.step()) {
+        s.emplace();
+        s->id = st.int64(0);
+        s->status = domain::parse_subscription_status(st.text(1))
+                        .value_or(domain::subscription_status::paused);
+        s->next_period = st.int64(2);
+        s->next_due_at = st.optional_int64(3);
+        s->max_periods = st.optional_int64(4);
+    }
+    st.reset();
+    return s;
 }
 
 std::vector<subscription_record> store::due_subscriptions(std::int64_t now, int limit, int offset) {

@@ -38,6 +38,9 @@ class store {
     // --- subscriptions ---
     std::int64_t insert_subscription(const subscription_record& s);
     std::optional<subscription_record> find_subscription(std::int64_t id);
+    // Only id, status, next_period, next_due_at and max_periods (the rest left default): what
+    // settling a paid charge reads, without the subscription's text columns.
+    std::optional<subscription_record> subscription_schedule(std::int64_t id);
     // Billable rows with next_due_at <= now, earliest first, at most `limit`, each with the
     // state of its previous period's charge (subscription_record::previous_charge). Callers
     // move next_due_at of each row they handle and query again for the next batch.
