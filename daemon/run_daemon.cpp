@@ -26,6 +26,7 @@
 #include "daemon/lock_file.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
+#include "daemon/outbox_service.hpp"
 #include "daemon/report.hpp"
 #include "daemon/runtime.hpp"
 #include "daemon/services.hpp"
@@ -55,11 +56,13 @@ constexpr int max_consecutive_failures = 5;
 class runner {
   public:
     runner(asio::io_context& io, storage::store& store, scheduler::engine& engine,
-           const scheduler::clock& clock, std::chrono::seconds shutdown_grace)
-        : shutdown_grace_(shutdown_grace),
+           outbox_service& outbox, const scheduler::clock& clock,
+           std::chrono::seconds shutdown_grace)
+        : shutdown_grace_(std::max(shutdown_grace, outbox.drain_bound())),
           io_(io),
           store_(store),
           engine_(engine),
+          outbox_(outbox),
           clock_(clock),
           signals_(io, SIGINT, SIGTERM),
           hangup_(io, SIGHUP),
@@ -72,6 +75,7 @@ class runner {
         wait_for_signal();
         ignore_hangups();
         if (auto interval = notify::watchdog_interval()) feed_watchdog(*interval);
+        outbox_.start();
         asio::co_spawn(io_, loop(), [this](std::exception_ptr e) {
             if (e) {
                 try {
@@ -114,6 +118,7 @@ class runner {
             try {
                 const scheduler::pass_summary summary = co_await engine_.run_pass();
                 log_pass(summary);
+                outbox_.after_pass();
                 failures = 0;
             } catch (const std::exception& e) {
                 // Infrastructure failure (disk, corrupt database): log once, back off, and give
@@ -137,10 +142,15 @@ class runner {
             if (!engine_.halted()) halt_logged = false;
             co_await sleep(next_sleep(), seen_version);
         }
+        // Deliveries in flight finish (bounded by their timeouts) and are recorded.
+        outbox_.stop();
+        co_await outbox_.stopped();
     }
 
     std::chrono::seconds next_sleep() {
-        const auto next = engine_.next_wakeup();
+        auto next = engine_.next_wakeup();
+        if (const auto notice = outbox_.next_wakeup())
+            next = next ? std::min(*next, *notice) : *notice;
         std::chrono::seconds delay = max_sleep;
         if (next) delay = std::clamp<std::chrono::seconds>(*next - clock_.now(), 1s, max_sleep);
         const auto breaker = engine_.breaker();
@@ -189,6 +199,7 @@ class runner {
             notify::stopping("stopping: finishing the requests on the wire");
             stopping_ = true;
             engine_.stop();
+            outbox_.stop();
             sleep_timer_.cancel();
             grace_timer_.expires_after(shutdown_grace_);
             grace_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
@@ -229,6 +240,7 @@ class runner {
     asio::io_context& io_;
     storage::store& store_;
     scheduler::engine& engine_;
+    outbox_service& outbox_;
     const scheduler::clock& clock_;
     asio::signal_set signals_;
     asio::signal_set hangup_;
@@ -267,7 +279,8 @@ int run_daemon(const config& cfg) {
             r.in_doubt, r.in_doubt_amount, r.parked, r.parked_amount,
             r.subscriptions_needing_attention);
     }
-    runner r(io, *store, engine, clock, shutdown_grace_for(cfg));
+    outbox_service outbox(io, *store, clock, cfg);
+    runner r(io, *store, engine, outbox, clock, shutdown_grace_for(cfg));
     return r.run();
 }
 

@@ -27,6 +27,8 @@ void add_subscription_add_command(CLI::App& subscription, action& selected);
 void add_read_commands(CLI::App& app, action& selected);
 void add_charge_commands(CLI::App& app, action& selected);
 void add_customer_commands(CLI::App& app, action& selected);
+// `events pending|dead|redeliver` under the `events` command (events_cmds.cpp).
+void add_delivery_commands(CLI::App* events, action& selected);
 
 // Selects `run(context, *options)` with `access` to the database when `sub` is the parsed
 // subcommand. `check`, if given, runs at parse time and may throw CLI errors (exit 64).
