@@ -43,7 +43,7 @@ std::variant<std::string, std::string> parse_secret(std::string_view secret) {
     key.resize(len);
     if (key.size() < 24 || key.size() > 64)
         return result{std::in_place_index<1>,
-                      "the key must be 24 to 64 bytes (32 to 88 base64 characters)"};
+                      "the key after whsec_ must be 24 to 64 bytes (32 to 88 base64 characters)"};
     return result{std::in_place_index<0>, std::move(key)};
 }
 
