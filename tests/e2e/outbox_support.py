@@ -91,11 +91,13 @@ class Receiver:
 
 
 def write_exec_hook(directory):
-    """A hook that appends each event's JSON (its stdin) as one line to events.jsonl."""
+    """A hook that appends each event's JSON (its stdin) as one line to events.jsonl; hooks
+    run concurrently, so it holds a lock while it writes."""
     out = os.path.join(directory, "events.jsonl")
     path = os.path.join(directory, "hook.sh")
     with open(path, "w") as f:
-        f.write(f"#!/bin/sh\n{{ cat; echo; }} >> '{out}'\nenv > '{directory}/hook.env'\n")
+        f.write(f"#!/bin/sh\nexec 9>>'{out}'\nflock 9\n{{ cat; echo; }} >&9\n"
+                f"env > '{directory}/hook.env'\n")
     os.chmod(path, 0o755)
     return path, out
 
