@@ -47,7 +47,12 @@ void log_delivery(const outbox::delivery_note& n) {
 struct outbox_service::impl {
     impl(asio::io_context& io_, storage::store& store_, const scheduler::clock& clock_,
          const config& cfg_)
-        : io(io_), clock(clock_), cfg(cfg_.events), outbox(store_.db()), done(io_) {
+        : io(io_),
+          clock(clock_),
+          cfg(cfg_.events),
+          outbox(store_.db()),
+          notices(store_.db()),
+          done(io_) {
         std::vector<std::unique_ptr<outbox::channel>> channels;
         try {
             if (!cfg.webhook_url.empty()) {
@@ -83,7 +88,7 @@ struct outbox_service::impl {
 
     void produce_notices() {
         const auto now = clock.now().time_since_epoch().count();
-        const auto pass = outbox::produce_notices(outbox.db(), now, cfg.notice_days);
+        const auto pass = notices.produce(now, cfg.notice_days);
         if (pass.written > 0) spdlog::info("notices written={}", pass.written);
         next_notice = pass.next_at;
         last_scan = steady::now();
@@ -93,6 +98,7 @@ struct outbox_service::impl {
     const scheduler::clock& clock;
     events_config cfg;
     outbox::outbox_store outbox;
+    outbox::notice_producer notices;
     std::unique_ptr<outbox::worker> worker;
     std::optional<std::int64_t> next_notice;
     std::optional<steady::time_point> last_scan;

@@ -70,17 +70,41 @@ struct candidate {
 
 }  // namespace
 
+struct notice_producer::statements {
+    explicit statements(storage::connection& db)
+        : select(db, candidates_sql),
+          claim(db,
+                "INSERT INTO outbox_notices (subscription_id, kind, period_index, event_id) "
+                "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING"),
+          noticed(db,
+                  "SELECT 1 FROM outbox_notices WHERE subscription_id = ?1 AND kind = ?2 AND "
+                  "period_index = ?3"),
+          insert_event(db,
+                       "INSERT INTO events (at, subscription_id, kind, detail, actor, data) "
+                       "VALUES (?1, ?2, ?3, ?4, 'billingd', ?5)"),
+          next(db, next_sql) {}
+    statement select;
+    statement claim;
+    statement noticed;
+    statement insert_event;
+    statement next;
+};
+
+notice_producer::notice_producer(storage::connection& db)
+    : db_(db), st_(std::make_unique<statements>(db)) {}
+
+notice_producer::~notice_producer() = default;
+
 notice_pass produce_notices(storage::connection& db, std::int64_t now, const notice_leads& l) {
-    statement select(db, candidates_sql);
-    statement claim(db,
-                    "INSERT INTO outbox_notices (subscription_id, kind, period_index, event_id) "
-                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING");
-    statement noticed(db,
-                      "SELECT 1 FROM outbox_notices WHERE subscription_id = ?1 AND kind = ?2 "
-                      "AND period_index = ?3");
-    statement insert_event(db,
-                           "INSERT INTO events (at, subscription_id, kind, detail, actor, data) "
-                           "VALUES (?1, ?2, ?3, ?4, 'billingd', ?5)");
+    return notice_producer(db).produce(now, l);
+}
+
+notice_pass notice_producer::produce(std::int64_t now, const notice_leads& l) {
+    auto& db = db_;
+    auto& select = st_->select;
+    auto& claim = st_->claim;
+    auto& noticed = st_->noticed;
+    auto& insert_event = st_->insert_event;
     notice_pass out;
     const int max_lead = std::max({l.day, l.week, l.month, l.year});
     if (max_lead <= 0) return out;
@@ -139,7 +163,7 @@ notice_pass produce_notices(storage::connection& db, std::int64_t now, const not
         if (static_cast<int>(rows.size()) < batch) break;
     }
 
-    statement next(db, next_sql);
+    auto& next = st_->next;
     const std::pair<const char*, int> units[] = {
         {"day", l.day}, {"week", l.week}, {"month", l.month}, {"year", l.year}};
     for (const auto& [unit, lead] : units) {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "storage/sqlite.hpp"
@@ -34,7 +35,24 @@ struct notice_pass {
     std::optional<std::int64_t> next_at;
 };
 
-// Writes every notice due at `now` (own transactions, in batches).
+// Writes notices with statements prepared once; the connection must outlive it.
+class notice_producer {
+  public:
+    explicit notice_producer(storage::connection& db);
+    ~notice_producer();
+    notice_producer(const notice_producer&) = delete;
+    notice_producer& operator=(const notice_producer&) = delete;
+
+    // Writes every notice due at `now` (own transactions, in batches).
+    notice_pass produce(std::int64_t now, const notice_leads& leads);
+
+  private:
+    struct statements;
+    storage::connection& db_;
+    std::unique_ptr<statements> st_;
+};
+
+// One-off convenience (tests, tools): prepares, produces, forgets.
 notice_pass produce_notices(storage::connection& db, std::int64_t now, const notice_leads& leads);
 
 }  // namespace billingd::outbox

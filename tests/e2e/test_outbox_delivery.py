@@ -113,6 +113,32 @@ def test_signed_webhook_and_exec_hook(sim):
     check(ws.scalar("SELECT count(*) FROM outbox_deliveries") == 0, "nothing left pending")
     r = ctl(ws, "--json", "events", "pending")
     check(json.loads(r.stdout)["deliveries"] == [], "billingctl events pending: none")
+
+    # An operator sends one event again: the same id and bytes, on both channels.
+    first_id, first_sub = merchant_events(ws)[0]
+    r = ctl(ws, "events", "redeliver", str(first_id))
+    check("2 deliveries are pending again" in r.stdout, f"redeliver on both channels: {r.stdout}")
+    before = len(rx.delivered())
+    r = ws.once()
+    again = rx.delivered()[before:]
+    check([g[0] for g in again] == [f"evt_{install}_{first_id}"] and again[0][3] == got[0][3],
+          f"redelivered with the same id and body: {[g[0] for g in again]}")
+    for args, code in ((["events", "redeliver", "999999"], 65),
+                       (["events", "redeliver"], 64),
+                       (["events", "redeliver", "1", "--all-dead"], 64)):
+        r = ws.billingctl(*args)
+        check(r.returncode == code, f"billingctl {' '.join(args)}: exit {r.returncode}, want {code}")
+    with ws.db() as c:
+        internal = c.execute("SELECT id FROM events WHERE kind NOT IN ('subscription.created', "
+                             "'subscription.status', 'subscription.resumed', "
+                             "'subscription.cancel_at_period_end') LIMIT 1").fetchone()
+    if internal:
+        r = ws.billingctl("events", "redeliver", str(internal[0]))
+        check(r.returncode == 65 and "not delivered" in r.stderr, f"internal event: {r.stderr}")
+    r = ctl(ws, "events", "redeliver", "--all-dead")
+    check(r.stdout.startswith("0 "), f"no dead deliveries: {r.stdout}")
+    r = ctl(ws, "events", "1")
+    check("subscription.created" in r.stdout, "billingctl events SUBSCRIPTION_ID still works")
     rx.stop()
 
 
