@@ -78,6 +78,10 @@ struct outbox_service::impl {
         w.retry = cfg.retry;
         w.max_in_flight = cfg.max_in_flight;
         w.install_id = store_.install().install_id.value_or("");
+        // New events are announced by poke() after each charging pass (the daemon wakes
+        // within a second of another process's commit), so the worker need not poll often:
+        // an idle billingd keeps its one wake-up a second.
+        w.poll_interval = std::chrono::seconds{30};
         worker = std::make_unique<outbox::worker>(outbox, clock, w, std::move(channels));
         worker->on_result(log_delivery);
         worker->on_error([](const std::exception& e) {

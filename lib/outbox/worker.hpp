@@ -60,6 +60,7 @@ struct worker_config {
     retry_policy retry;
     std::size_t max_in_flight = 4;  // per channel
     std::size_t window = 256;       // events held in memory per channel
+    // How often run() looks for new events when nobody poke()s it.
     std::chrono::milliseconds poll_interval{1000};
     std::string install_id;  // part of every delivery id
 };
