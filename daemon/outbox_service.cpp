@@ -34,11 +34,12 @@ void log_delivery(const outbox::delivery_note& n) {
             "(billingctl events dead; billingctl events redeliver {})",
             n.channel, n.event_id, n.type, n.attempts, n.error, n.event_id);
     } else {
-        spdlog::warn("event delivery failed channel={} event_id={} type={} attempt={} error={} "
-                     "next_attempt={}",
-                     n.channel, n.event_id, n.type, n.attempts, n.error,
-                     calendar::format_utc(std::chrono::sys_seconds{
-                         std::chrono::seconds{n.next_attempt_at.value_or(0)}}));
+        spdlog::warn(
+            "event delivery failed channel={} event_id={} type={} attempt={} error={} "
+            "next_attempt={}",
+            n.channel, n.event_id, n.type, n.attempts, n.error,
+            calendar::format_utc(
+                std::chrono::sys_seconds{std::chrono::seconds{n.next_attempt_at.value_or(0)}}));
     }
 }
 

@@ -7,11 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
@@ -118,15 +118,15 @@ class exec_channel final : public channel {
         posix_spawnattr_setsigmask(&attr, &none);
         posix_spawnattr_setsigdefault(&attr, &defaults);
         posix_spawnattr_setpgroup(&attr, 0);  // its own group: a timeout kills all of it
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                            POSIX_SPAWN_SETPGROUP);
+        posix_spawnattr_setflags(
+            &attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
         pid_t pid = 0;
         const int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
         posix_spawn_file_actions_destroy(&actions);
         posix_spawnattr_destroy(&attr);
         if (rc != 0)
-            co_return attempt_result{false, "cannot run " + options_.argv[0] + ": " +
-                                                std::strerror(rc)};
+            co_return attempt_result{false,
+                                     "cannot run " + options_.argv[0] + ": " + std::strerror(rc)};
         ::close(in_child.fd);
         in_child.fd = -1;
         ::close(out_child.fd);
@@ -185,16 +185,16 @@ class exec_channel final : public channel {
         const std::string said = printable(out->tail);
         const std::string suffix = said.empty() ? "" : ": " + said;
         if (timed_out)
-            co_return attempt_result{
-                false, "timed out after " + std::to_string(options_.timeout.count()) +
-                           " ms (killed)" + suffix};
+            co_return attempt_result{false, "timed out after " +
+                                                std::to_string(options_.timeout.count()) +
+                                                " ms (killed)" + suffix};
         if (status == -1) co_return attempt_result{false, "waitpid failed"};
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) co_return attempt_result{true, {}};
         if (WIFEXITED(status))
             co_return attempt_result{false,
                                      "exit status " + std::to_string(WEXITSTATUS(status)) + suffix};
-        co_return attempt_result{false, "killed by signal " + std::to_string(WTERMSIG(status)) +
-                                            suffix};
+        co_return attempt_result{false,
+                                 "killed by signal " + std::to_string(WTERMSIG(status)) + suffix};
     }
 
   private:

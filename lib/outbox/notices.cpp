@@ -1,8 +1,7 @@
 #include "outbox/notices.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -136,7 +135,8 @@ notice_pass notice_producer::produce(std::int64_t now, const notice_leads& l) {
         if (rows.empty()) break;
         for (const auto& c : rows) {
             std::vector<std::string> kinds{"charge.upcoming"};
-            if (c.status == "trialing" && c.trial_end_at) kinds.emplace_back("subscription.trial_will_end");
+            if (c.status == "trialing" && c.trial_end_at)
+                kinds.emplace_back("subscription.trial_will_end");
             for (const auto& kind : kinds) {
                 noticed.bind(1, c.id).bind(2, kind).bind(3, c.period);
                 if (first_int(noticed)) continue;
@@ -148,11 +148,11 @@ notice_pass notice_producer::produce(std::int64_t now, const notice_leads& l) {
                                        {"interval_unit", c.unit},
                                        {"interval_count", c.count}};
                 if (kind == "subscription.trial_will_end") data["trial_end_at"] = *c.trial_end_at;
-                const std::string detail = "period " + std::to_string(c.period) + " due at " +
-                                           std::to_string(c.due_at);
+                const std::string detail =
+                    "period " + std::to_string(c.period) + " due at " + std::to_string(c.due_at);
                 insert_event.bind(1, now).bind(2, c.id).bind(3, kind).bind(4, detail);
-                insert_event.bind(5, data.dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace));
+                insert_event.bind(
+                    5, data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
                 insert_event.run();
                 claim.bind(1, c.id).bind(2, kind).bind(3, c.period).bind(4, db.last_insert_rowid());
                 claim.run();

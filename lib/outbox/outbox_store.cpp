@@ -120,8 +120,7 @@ struct outbox_store::statements {
                          "attempts = excluded.attempts, next_attempt_at = "
                          "excluded.next_attempt_at, last_attempt_at = excluded.last_attempt_at, "
                          "last_error = excluded.last_error, updated_at = excluded.updated_at"),
-          delete_delivery(db,
-                          "DELETE FROM outbox_deliveries WHERE channel = ?1 AND event_id = ?2"),
+          delete_delivery(db, "DELETE FROM outbox_deliveries WHERE channel = ?1 AND event_id = ?2"),
           release_next(db,
                        "UPDATE outbox_deliveries SET next_attempt_at = ?3, updated_at = ?3 "
                        "WHERE channel = ?1 AND next_attempt_at IS NULL AND event_id = (SELECT "
@@ -204,8 +203,7 @@ bool outbox_store::blocked(std::string_view channel, std::int64_t subscription_i
     return single(st_->blocked).has_value();
 }
 
-std::vector<delivery_row> outbox_store::due(std::string_view channel, std::int64_t now,
-                                            int limit) {
+std::vector<delivery_row> outbox_store::due(std::string_view channel, std::int64_t now, int limit) {
     st_->due.bind(1, channel).bind(2, now).bind(3, limit);
     return collect<delivery_row>(st_->due, read_delivery);
 }

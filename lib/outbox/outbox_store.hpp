@@ -66,8 +66,7 @@ class outbox_store {
     std::optional<std::int64_t> next_due_at(std::string_view channel);
 
     // A row that waits behind an earlier pending event of its subscription.
-    void insert_waiting(std::string_view channel, const storage::event_record& e,
-                        std::int64_t now);
+    void insert_waiting(std::string_view channel, const storage::event_record& e, std::int64_t now);
     // Records a failed attempt: pending until `next_attempt_at`, or dead when that is nullopt.
     // `first_failure` creates the row (created_at = now) if there is none.
     void record_failure(std::string_view channel, const storage::event_record& e,

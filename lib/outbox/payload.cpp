@@ -1,8 +1,7 @@
 #include "outbox/payload.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <array>
+#include <nlohmann/json.hpp>
 
 namespace billingd::outbox {
 namespace {

@@ -8,7 +8,7 @@
 namespace billingd::outbox {
 
 struct retry_policy {
-    std::chrono::seconds base{5};      // delay after the first failure (before jitter)
+    std::chrono::seconds base{5};        // delay after the first failure (before jitter)
     std::chrono::seconds cap{6 * 3600};  // longest delay
     // Retried until this long after the delivery first failed (or first had to wait behind
     // an earlier event of its subscription); the next failure after that makes it dead.

@@ -23,7 +23,8 @@ std::variant<std::string, std::string> parse_secret(std::string_view secret) {
         return result{std::in_place_index<1>, "must start with whsec_ (whsec_<base64 key>)"};
     const std::string_view b64 = secret.substr(prefix.size());
     if (b64.empty() || b64.size() % 4 != 0 ||
-        b64.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+        b64.find_first_not_of(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
             std::string_view::npos)
         return result{std::in_place_index<1>, "the part after whsec_ is not base64"};
     const auto first_pad = b64.find('=');

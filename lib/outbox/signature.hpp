@@ -16,7 +16,9 @@ namespace billingd::outbox {
 
 // The decoded key of a `whsec_...` secret (24 to 64 bytes), or an error text.
 std::variant<std::string, std::string> parse_secret(std::string_view secret);
-inline bool is_key(const std::variant<std::string, std::string>& v) { return v.index() == 0; }
+inline bool is_key(const std::variant<std::string, std::string>& v) {
+    return v.index() == 0;
+}
 
 std::string base64_encode(std::string_view bytes);
 

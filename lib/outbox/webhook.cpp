@@ -90,7 +90,8 @@ class webhook_channel final : public channel {
         request.prepare_payload();
 
         auto endpoints = co_await resolve();
-        if (auto* error = std::get_if<std::string>(&endpoints)) co_return attempt_result{false, *error};
+        if (auto* error = std::get_if<std::string>(&endpoints))
+            co_return attempt_result{false, *error};
         const auto& found = std::get<tcp::resolver::results_type>(endpoints);
 
         beast::tcp_stream tcp_stream(executor_);
@@ -98,8 +99,8 @@ class webhook_channel final : public channel {
         tcp_stream.expires_after(options_.connect_timeout);
         co_await tcp_stream.async_connect(found, with_ec(ec));
         if (ec)
-            co_return attempt_result{
-                false, "connect to " + url_.host_header + ": " + describe(ec, options_.connect_timeout)};
+            co_return attempt_result{false, "connect to " + url_.host_header + ": " +
+                                                describe(ec, options_.connect_timeout)};
         if (!tls_) co_return co_await exchange(tcp_stream, request);
 
         beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls_);
@@ -113,10 +114,9 @@ class webhook_channel final : public channel {
             const long verify = SSL_get_verify_result(stream.native_handle());
             co_return attempt_result{
                 false, "TLS handshake with " + url_.host_header + ": " +
-                           (verify != X509_V_OK
-                                ? std::string("certificate verification failed: ") +
-                                      X509_verify_cert_error_string(verify)
-                                : describe(ec, options_.connect_timeout))};
+                           (verify != X509_V_OK ? std::string("certificate verification failed: ") +
+                                                      X509_verify_cert_error_string(verify)
+                                                : describe(ec, options_.connect_timeout))};
         }
         co_return co_await exchange(stream, request);
     }

@@ -214,7 +214,8 @@ struct worker::impl {
             if (c.retry) {
                 storage::write_transaction tx(store.db());
                 store.delete_delivery(l.name, c.event.id);
-                if (c.event.subscription_id) store.release_next(l.name, *c.event.subscription_id, t);
+                if (c.event.subscription_id)
+                    store.release_next(l.name, *c.event.subscription_id, t);
                 tx.commit();
             }
         } else {

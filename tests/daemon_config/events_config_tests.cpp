@@ -82,7 +82,8 @@ TEST_CASE("bad [events] values are refused naming the key") {
 
 TEST_CASE("webhook secrets come from the credentials or the environment, both during a rotation") {
     temp_dir dir;
-    const auto path = dir.write("b.toml", "[events]\nwebhook_url = \"https://app.example.com/h\"\n");
+    const auto path =
+        dir.write("b.toml", "[events]\nwebhook_url = \"https://app.example.com/h\"\n");
     auto env = portone();
     env["BILLINGD_WEBHOOK_SECRET"] = current;
     CHECK(load_config(path, fake_environment(env)).events.webhook_keys.size() == 1);

@@ -4,10 +4,10 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -67,8 +67,8 @@ struct fixture {
         std::vector<std::unique_ptr<channel>> channels;
         channels.push_back(std::move(ch));
         cfg.install_id = "test";
-        auto w = std::make_unique<worker>(outbox, clock, cfg, std::move(channels),
-                                          [] { return 0.5; });
+        auto w =
+            std::make_unique<worker>(outbox, clock, cfg, std::move(channels), [] { return 0.5; });
         w->open();
         return w;
     }
@@ -102,9 +102,9 @@ TEST_CASE("the type table delivers merchant events and keeps internal kinds in")
           "subscription.ended");
     CHECK(merchant_type("subscription.resumed", {}, {}) == "subscription.resumed");
     CHECK(merchant_type("charge.upcoming", {}, {}) == "charge.upcoming");
-    for (const char* internal : {"charge.state", "charge.recovered", "subscription.invalid",
-                                 "subscription.rescheduled", "charge.skipped",
-                                 "guardrail.max_charges_per_pass"})
+    for (const char* internal :
+         {"charge.state", "charge.recovered", "subscription.invalid", "subscription.rescheduled",
+          "charge.skipped", "guardrail.max_charges_per_pass"})
         CHECK_FALSE(merchant_type(internal, {}, {}));
 }
 
@@ -147,8 +147,8 @@ TEST_CASE("signatures match the Standard Webhooks reference vector") {
     auto other = parse_secret("whsec_" + base64_encode(std::string(32, 'k')));
     REQUIRE(is_key(other));
     const auto header = signature_header({std::get<0>(key), std::get<0>(other)}, "id", 1, "{}");
-    CHECK(header == sign(std::get<0>(key), "id", 1, "{}") + " " +
-                        sign(std::get<0>(other), "id", 1, "{}"));
+    CHECK(header ==
+          sign(std::get<0>(key), "id", 1, "{}") + " " + sign(std::get<0>(other), "id", 1, "{}"));
 }
 
 TEST_CASE("malformed signing secrets are refused without echoing them") {
@@ -276,8 +276,9 @@ TEST_CASE("a later event of a subscription waits for the earlier one; other subs
     CHECK(ch->delivered[2].event_id == a2);
 }
 
-TEST_CASE("past the horizon an event is dead, its subscription's next events go on, and it can "
-          "be redelivered") {
+TEST_CASE(
+    "past the horizon an event is dead, its subscription's next events go on, and it can "
+    "be redelivered") {
     fixture f;
     const auto a = add_subscription(f.store);
     scripted_channel* ch = nullptr;

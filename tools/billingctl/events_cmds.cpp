@@ -4,13 +4,12 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "output.hpp"
 #include "outbox/outbox_store.hpp"
 #include "outbox/payload.hpp"
+#include "output.hpp"
 
 namespace billingd::ctl {
 namespace {
-
 
 struct delivery_options {
     std::int64_t id = 0;
@@ -24,10 +23,10 @@ nlohmann::json to_json(const outbox::delivery_row& d) {
             {"kind", d.kind},
             {"subscription_id", d.subscription_id ? nlohmann::json(*d.subscription_id) : nullptr},
             {"state", d.state},
-            {"status", d.state == "dead"              ? "dead"
-                       : !d.next_attempt_at           ? "waiting"
-                       : d.attempts == 0              ? "pending"
-                                                      : "failing"},
+            {"status", d.state == "dead"    ? "dead"
+                       : !d.next_attempt_at ? "waiting"
+                       : d.attempts == 0    ? "pending"
+                                            : "failing"},
             {"attempts", d.attempts},
             {"next_attempt_at", d.next_attempt_at ? nlohmann::json(*d.next_attempt_at) : nullptr},
             {"last_attempt_at", d.last_attempt_at ? nlohmann::json(*d.last_attempt_at) : nullptr},
@@ -50,11 +49,13 @@ void print_rows(context& ctx, const std::vector<outbox::delivery_row>& rows,
         print_json({{"channels", chans}, {"deliveries", list}});
         return;
     }
-    if (channels.empty()) fmt::print("no delivery channel has been configured ([events] in the configuration)\n");
+    if (channels.empty())
+        fmt::print("no delivery channel has been configured ([events] in the configuration)\n");
     for (const auto& c : channels)
-        fmt::print("channel {}: delivered up to event {}, {} newer event(s) not looked at yet, "
-                   "{} pending, {} dead\n",
-                   c.channel, c.cursor, c.backlog, c.pending, c.dead);
+        fmt::print(
+            "channel {}: delivered up to event {}, {} newer event(s) not looked at yet, "
+            "{} pending, {} dead\n",
+            c.channel, c.cursor, c.backlog, c.pending, c.dead);
     table t{{"EVENT", "CHANNEL", "KIND", "SUB", "STATUS", "TRIES", "NEXT (UTC)", "LAST ERROR"}};
     for (const auto& r : rows) {
         const auto j = to_json(r);
@@ -67,7 +68,8 @@ void print_rows(context& ctx, const std::vector<outbox::delivery_row>& rows,
 
 void run_pending(context& ctx, const delivery_options& o) {
     outbox::outbox_store store(ctx.store().db());
-    print_rows(ctx, store.list(std::string("pending"), static_cast<int>(o.limit)), store.channels());
+    print_rows(ctx, store.list(std::string("pending"), static_cast<int>(o.limit)),
+               store.channels());
 }
 
 void run_dead(context& ctx, const delivery_options& o) {
