@@ -14,6 +14,7 @@
 #include "daemon/crash_points.hpp"
 #include "daemon/lock_file.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/open_files.hpp"
 #include "daemon/runtime.hpp"
 #include "storage/sqlite.hpp"
 
@@ -103,6 +104,8 @@ int run(int argc, char** argv) {
 
     setup_logging(cfg.log_level);
     try {
+        const auto open_files = ensure_open_files(cfg);
+        spdlog::debug("open-files limit {} ({} needed)", open_files, open_files_needed(cfg));
         return cli.once ? run_once(cfg, as_of, cli.test_db) : run_daemon(cfg);
     } catch (const usage_error& e) {
         spdlog::error("{}", e.what());

@@ -1,6 +1,8 @@
 // The one transport file: Beast + OpenSSL. The rules it implements are in http_client.hpp.
 #include "gateway/http_client.hpp"
 
+#include <cerrno>
+
 #include <openssl/ssl.h>
 #include <poll.h>
 
@@ -381,7 +383,25 @@ class http_client final : public client {
         auto conn =
             std::make_unique<connection>(executor_, tls_context_ ? &*tls_context_ : nullptr);
         conn->lowest().expires_after(options_.connect_timeout);
-        co_await conn->lowest().async_connect(endpoints, with_ec(ec));
+        // Address by address, opening each socket first: a process out of descriptors then
+        // says so (EMFILE) instead of a canceled connect.
+        ec = asio::error::host_not_found;
+        for (const auto& entry : endpoints) {
+            auto& socket = conn->lowest().socket();
+            error_code ignored_close;
+            if (socket.is_open()) socket.close(ignored_close);
+            socket.open(entry.endpoint().protocol(), ec);
+            if (ec) break;  // no descriptor: no other address fares better
+            co_await conn->lowest().async_connect(entry.endpoint(), with_ec(ec));
+            if (!ec || ec == asio::error::operation_aborted || ec == beast::error::timeout) break;
+        }
+        if (ec.category() == boost::system::system_category() &&
+            (ec.value() == EMFILE || ec.value() == ENFILE)) {
+            out.error = "connect to " + url_.host_header + ": " + ec.message() +
+                        " (the open-files limit is reached: raise LimitNOFILE= or lower "
+                        "max_in_flight)";
+            co_return out;
+        }
         if (ec) {
             out.error =
                 "connect to " + url_.host_header + ": " + describe(ec, options_.connect_timeout);

@@ -14,8 +14,9 @@ constexpr std::int64_t day_seconds = 86400;
 constexpr int batch = 500;
 
 // Candidates: billable, scheduled subscriptions whose next charge is due in (now, now + lead]
-// of their unit, and which lack the notice for that period. The period of next_due_at is
-// next_period, or next_period + 1 when next_period's charge row exists already.
+// of their unit, and which lack the notice for that period. next_due_at is when next_period
+// is due; "+ EXISTS" covers a row whose next_period's charge exists already (the schedule of
+// schema versions before 4 pointed at the period of the latest charge until it settled).
 constexpr std::string_view candidates_sql = R"(
 SELECT id, status, customer_uid, amount, currency, interval_unit, interval_count,
        next_due_at, trial_end_at, period

@@ -55,7 +55,9 @@ bool in_doubt(const storage::charge_record& c) {
 }
 
 bool expects_period(const storage::subscription_record& s, std::int64_t period_index) {
-    return domain::is_billable(s.status) && s.next_period == period_index;
+    // next_period moves on when a period's charge is created: the period the subscription
+    // waits on is the one before it.
+    return domain::is_billable(s.status) && s.next_period == period_index + 1;
 }
 
 std::optional<std::string> paid_mismatch(const storage::charge_record& c,
@@ -119,8 +121,8 @@ action decide_due(const storage::charge_record& c, const storage::subscription_r
         moved = "subscription is gone";
     else if (!domain::is_billable(s->status))
         moved = "subscription is " + std::string{domain::to_string(s->status)};
-    else if (s->next_period != c.period_index)
-        moved = "subscription has moved on to period " + std::to_string(s->next_period);
+    else if (s->next_period != c.period_index + 1)
+        moved = "subscription has moved on (next period " + std::to_string(s->next_period) + ")";
     if (!moved.empty()) {
         // Never sent: nothing can be at PortOne. Sent before (declined, refused): look it up
         // so a payment that did go through is recorded, and cancel only on "no record".

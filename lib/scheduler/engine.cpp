@@ -202,6 +202,7 @@ int engine::recover() {
             auto rows = m.store.charges_in_state(state, m.config.batch_size);
             if (rows.empty()) break;
             for (auto& c : rows) {
+                m.stored = c;
                 if (!c.unknown_since) c.unknown_since = m.now();
                 // A lookup at once is safe: "no record" is not trusted before the trust floor
                 // of the request that may still be in progress (decide_after_lookup).
@@ -255,8 +256,8 @@ asio::awaitable<pass_summary> engine::run_pass() {
     // in a request): it is in doubt.
     recover();
 
+    m.subscriptions_passed_over = 0;
     m.schedule_new_subscriptions();
-    m.materialise_due_subscriptions();
 
     auto executor = co_await asio::this_coro::executor;
     asio::steady_timer wake(executor, asio::steady_timer::time_point::max());
@@ -357,10 +358,12 @@ std::vector<job> engine::impl::commit_step(bool& exhausted) {
     return started;
 }
 
-// Reads due charges inside the group commit's transaction (a pause, cancel or resume
-// committed a moment ago is seen), decides each (decide_due) and carries the decision out.
-// At most `free_slots` requests are written ahead. A gate that holds new charges back
-// switches the read to charges in doubt only (lookups still go out).
+// Reads what is due inside the group commit's transaction (a pause, cancel or resume
+// committed a moment ago is seen), decides each row (decide_due) and carries the decision out:
+// first the charges that exist (retries, dunning, lookups), then the subscriptions whose next
+// period starts, whose charge row is only created as it is sent. At most `free_slots` requests
+// are written ahead. A gate that holds new charges back switches the read to charges in doubt
+// only (lookups still go out) and starts no new period.
 std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted) {
     std::vector<job> picked;
     const auto t = now();
@@ -369,30 +372,33 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
     int examined = 0;
     int changed = 0;  // rows moved out of the due set without a request
     exhausted = false;
-    while (picked.size() < free_slots) {
-        if (examined >= config.batch_size) {
-            // Keep the transaction short; the caller comes back for the rest, unless every row
-            // looked at is held behind a gate (coming back would find the same rows).
-            exhausted = picked.empty() && changed == 0;
-            return picked;
-        }
-        const auto want = static_cast<int>(std::min<std::size_t>(
+    // Keep the transaction short; the caller comes back for the rest, unless every row looked
+    // at is held behind a gate (coming back would find the same rows).
+    const auto batch_full = [&] {
+        if (examined < config.batch_size) return false;
+        exhausted = picked.empty() && changed == 0;
+        return true;
+    };
+    const auto want = [&] {
+        return static_cast<int>(std::min<std::size_t>(
             free_slots - picked.size(), static_cast<std::size_t>(config.batch_size - examined)));
-        auto rows = sends_held ? store.due_in_doubt_charges(t, want) : store.due_charges(t, want);
+    };
+    bool blocked = false;
+    while (!blocked && picked.size() < free_slots) {
+        if (batch_full()) return picked;
+        auto rows =
+            sends_held ? store.due_in_doubt_charges(t, want()) : store.due_charges(t, want());
         if (rows.empty()) break;
-        bool blocked = false;
         for (auto& c : rows) {
             if (picked.size() >= free_slots) break;
             ++examined;
+            stored = c;
             auto s = store.find_subscription(c.subscription_id);
             const auto a = decide_due(c, s ? &*s : nullptr, t, g, policy);
             switch (a.kind) {
                 case action_kind::send:
                     picked.push_back(write_ahead_charge(c, *s, a.probe));
-                    ++g.charges_this_pass;
-                    ++g.charges_last_hour;
-                    ++charges_this_pass;
-                    if (a.probe != probe_kind::none) g.probe_in_flight = probe_in_flight = true;
+                    count_send(g, a.probe);
                     break;
                 case action_kind::look_up:
                     picked.push_back(write_ahead_lookup(c, a.probe));
@@ -417,14 +423,14 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
                     // Final or parked rows need no action (a hand edit set next_action_at).
                     c.next_action_at.reset();
                     c.updated_at = t;
-                    store.update_charge(c);
+                    write(c);
                     ++changed;
                     break;
                 case action_kind::hold:
                     if (a.at > t) {
                         c.next_action_at = a.at;
                         c.updated_at = t;
-                        store.update_charge(c);
+                        write(c);
                         ++changed;
                         break;
                     }
@@ -438,10 +444,72 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
             }
             if (blocked) break;
         }
-        if (blocked) break;
     }
-    exhausted = true;
+    if (!blocked && !sends_held && !g.stopping && picked.size() < free_slots)
+        start_due_periods(picked, free_slots, g, examined, changed, sends_held);
+    exhausted = batch_full() ? picked.empty() && changed == 0 : true;
     return picked;
+}
+
+// The subscriptions whose next period is due, under one savepoint for the whole group commit
+// rather than one per row (a savepoint copies every page a row touches: most of a charge's
+// cost). Whatever can fail for one row fails at that row's first write, which SQLite undoes
+// alone; should a row still be refused later in its work (a row written with the checks
+// bypassed, a trigger added by hand), the new periods of this group commit are undone
+// together, that row is flagged, and the next group commit starts them again without it.
+void engine::impl::start_due_periods(std::vector<job>& picked, std::size_t free_slots,
+                                     gate_state& g, int& examined, int& changed, bool& held) {
+    const auto t = now();
+    const auto before = std::make_tuple(picked.size(), g, charges_this_pass, probe_in_flight,
+                                        summary, examined, changed);
+    std::optional<storage::subscription_record> refused_row;
+    std::string refused_reason;
+    {
+        storage::savepoint periods(store.db());
+        const storage::subscription_record* current = nullptr;
+        try {
+            while (!held && picked.size() < free_slots && examined < config.batch_size) {
+                const auto want = static_cast<int>(
+                    std::min<std::size_t>(free_slots - picked.size(),
+                                          static_cast<std::size_t>(config.batch_size - examined)));
+                auto rows = store.due_subscriptions(t, want, subscriptions_passed_over);
+                if (rows.empty()) break;
+                for (const auto& s : rows) {
+                    if (picked.size() >= free_slots || held) break;
+                    ++examined;
+                    current = &s;
+                    std::optional<job> sent;
+                    if (!materialise_one(s, g, sent, held)) ++subscriptions_passed_over;
+                    if (sent) {
+                        count_send(g, sent->probe);
+                        picked.push_back(std::move(*sent));
+                    } else if (!held) {
+                        ++changed;
+                    }
+                }
+                current = nullptr;
+            }
+            periods.release();
+            return;
+        } catch (const storage::constraint_error& e) {
+            if (!current) throw;
+            refused_row = *current;
+            refused_reason = e.what();
+        }
+    }  // not released: this group commit's new periods are undone
+    picked.resize(std::get<0>(before));
+    std::tie(std::ignore, g, charges_this_pass, probe_in_flight, summary, examined, changed) =
+        before;
+    if (!flag(*refused_row, "the database refused this row: " + refused_reason))
+        ++subscriptions_passed_over;
+    ++changed;
+}
+
+void engine::impl::count_send(gate_state& g, probe_kind probe) {
+    ++g.charges_this_pass;
+    ++g.charges_last_hour;
+    ++charges_this_pass;
+    if (probe != probe_kind::none) g.probe_in_flight = probe_in_flight = true;
 }
 
 job engine::impl::write_ahead_charge(storage::charge_record& c,
@@ -450,6 +518,11 @@ job engine::impl::write_ahead_charge(storage::charge_record& c,
     c.next_action_at.reset();
     c.last_refusal.reset();
     transition(c, charge_state::sending, "attempt " + std::to_string(c.attempt_count));
+    return charge_job(c, s, probe);
+}
+
+job engine::impl::charge_job(const storage::charge_record& c, const storage::subscription_record& s,
+                             probe_kind probe) {
     job j;
     j.what = job::kind::charge;
     j.probe = probe;
@@ -463,10 +536,10 @@ job engine::impl::write_ahead_charge(storage::charge_record& c,
     j.request.buyer_tel = s.buyer_tel.value_or("");
     j.request.custom_data = "{\"subscription_id\":" + std::to_string(c.subscription_id) +
                             ",\"period\":" + std::to_string(c.period_index) + "}";
-    j.request_attempt_id = journal_request(
-        c, "charge", c.attempt_count,
-        "POST /subscribe/payments/again merchant_uid=" + c.merchant_uid +
-            " customer_uid=" + c.customer_uid + " amount=" + std::to_string(c.amount));
+    // merchant_uid, amount and the attempt number are columns of the journal row, and the
+    // charge row keeps customer_uid fixed: the summary names the endpoint only.
+    j.request_attempt_id =
+        journal_request(c, "charge", c.attempt_count, "POST /subscribe/payments/again");
     j.charge = c;
     return j;
 }
@@ -479,8 +552,7 @@ job engine::impl::write_ahead_lookup(storage::charge_record& c, probe_kind probe
     job j;
     j.what = job::kind::lookup;
     j.probe = probe;
-    j.request_attempt_id =
-        journal_request(c, "lookup", c.lookup_count, "GET /payments/findAll/" + c.merchant_uid);
+    j.request_attempt_id = journal_request(c, "lookup", c.lookup_count, "GET /payments/findAll");
     j.charge = c;
     return j;
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/json_object.hpp"
 #include "scheduler/decide.hpp"
 #include "scheduler/engine.hpp"
 
@@ -71,7 +72,8 @@ struct engine::impl {
     std::vector<job_result> pending;  // answers waiting for the next group commit
     std::size_t in_flight = 0;
     std::int64_t charges_this_pass = 0;
-    bool failed = false;  // storage or a request failed this pass: send nothing more
+    int subscriptions_passed_over = 0;  // stay due: not even their flag could be written
+    bool failed = false;                // storage or a request failed this pass: send nothing more
 
     std::int64_t now() const { return clk.now().time_since_epoch().count(); }
     double unit_random() { return std::uniform_real_distribution<double>(0.0, 1.0)(random); }
@@ -80,10 +82,13 @@ struct engine::impl {
 
     // materialise.cpp
     void schedule_new_subscriptions();
-    void materialise_due_subscriptions();
     // Each returns false only when the row had to be flagged and even that failed.
     bool schedule_one(storage::subscription_record s);
-    bool materialise_one(const storage::subscription_record& s);
+    // A due subscription (store::due_subscriptions): starts its period's charge when the gates
+    // let it go — the charge row is inserted already `sending`, with its request journaled,
+    // into `sent` — or parks, defers or reschedules it. `held`: a gate holds every new charge.
+    bool materialise_one(const storage::subscription_record& s, gate_state& g,
+                         std::optional<job>& sent, bool& held);
     bool isolated(const storage::subscription_record& s, const std::function<bool()>& work);
     bool flag(const storage::subscription_record& s, const std::string& reason);
     std::int64_t due_at(const storage::subscription_record& s, const calendar::billing_rule& rule,
@@ -92,8 +97,15 @@ struct engine::impl {
     // engine.cpp
     std::vector<job> commit_step(bool& exhausted);
     std::vector<job> pick_due(std::size_t free_slots, bool& exhausted);
+    void start_due_periods(std::vector<job>& picked, std::size_t free_slots, gate_state& g,
+                           int& examined, int& changed, bool& held);
     job write_ahead_charge(storage::charge_record& c, const storage::subscription_record& s,
                            probe_kind probe);
+    // The request of a charge row already `sending`, with its journal row.
+    job charge_job(const storage::charge_record& c, const storage::subscription_record& s,
+                   probe_kind probe);
+    // Counts a charge request that goes out in this group commit.
+    void count_send(gate_state& g, probe_kind probe);
     job write_ahead_lookup(storage::charge_record& c, probe_kind probe);
     // Appends the `request` journal row of a write-ahead; returns its id.
     std::int64_t journal_request(const storage::charge_record& c, const char* kind,
@@ -112,9 +124,18 @@ struct engine::impl {
     void cancel(storage::charge_record& c, const std::string& reason);
     void park(storage::charge_record& c, const std::string& reason);
 
-    // Writes the row with a state-change event; the caller holds the transaction.
+    // The charge row as the database has it, for the charge being worked on: writes send only
+    // the columns that changed from it (store::update_charge). Set whenever a row is read.
+    storage::charge_record stored;
+    void write(storage::charge_record& c);
+    // Sets the state and writes the row; with an event kind also appends that event (the
+    // merchant-visible changes: paid, declined, parked, canceled...). Changes a request or its
+    // answer already records in `attempts` (sending, reconciling, unknown, retry) get none.
+    // The caller holds the transaction.
     void transition(storage::charge_record& c, domain::charge_state to, const std::string& detail,
-                    const std::string& event_kind = "charge.state");
+                    const char* event_kind = nullptr, std::optional<std::string> data = {});
+    // The facts every charge event's data carries.
+    static domain::json_object charge_data(const storage::charge_record& c);
     void subscription_event(std::int64_t subscription_id, std::string kind,
                             std::optional<std::string> from, std::optional<std::string> to,
                             std::string detail);
@@ -127,7 +148,8 @@ void record_event(storage::store& store, std::int64_t now,
                   std::optional<std::int64_t> subscription_id,
                   std::optional<std::int64_t> charge_id, std::string kind,
                   std::optional<std::string> from, std::optional<std::string> to,
-                  std::string detail, const std::string& actor);
+                  std::string detail, const std::string& actor,
+                  std::optional<std::string> data = {});
 
 std::int64_t to_unix(std::chrono::sys_seconds t);
 std::chrono::sys_seconds from_unix(std::int64_t t);

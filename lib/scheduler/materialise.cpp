@@ -103,7 +103,7 @@ void record_event(storage::store& store, std::int64_t now,
                   std::optional<std::int64_t> subscription_id,
                   std::optional<std::int64_t> charge_id, std::string kind,
                   std::optional<std::string> from, std::optional<std::string> to,
-                  std::string detail, const std::string& actor) {
+                  std::string detail, const std::string& actor, std::optional<std::string> data) {
     storage::event_record e;
     e.at = now;
     e.subscription_id = subscription_id;
@@ -113,6 +113,7 @@ void record_event(storage::store& store, std::int64_t now,
     e.to_state = std::move(to);
     e.detail = std::move(detail);
     e.actor = actor;
+    e.data = std::move(data);
     store.append_event(e);
 }
 
@@ -221,52 +222,52 @@ bool engine::impl::schedule_one(storage::subscription_record s) {
     // The period's charge was closed (canceled, skipped, paid) while the subscription was not
     // billable, and it was made billable again by hand: go on from the next period instead of
     // leaving it unscheduled for ever.
+    // A period that waited for an earlier one to settle (or a row from before charges were
+    // created as they were sent) also arrives here once that charge is paid.
     if (const auto existing = store.find_charge_by_period(s.id, s.next_period)) {
         const auto closed = s.next_period;
         s.next_period = std::min(closed + 1, domain::max_period_index);
-        subscription_event(s.id, "subscription.rescheduled", std::nullopt, std::nullopt,
-                           "period " + std::to_string(closed) + " is already " +
-                               std::string{domain::to_string(existing->state)} +
-                               "; scheduling from period " + std::to_string(s.next_period));
+        if (existing->state != domain::charge_state::paid)
+            subscription_event(s.id, "subscription.rescheduled", std::nullopt, std::nullopt,
+                               "period " + std::to_string(closed) + " is already " +
+                                   std::string{domain::to_string(existing->state)} +
+                                   "; scheduling from period " + std::to_string(s.next_period));
     }
     if (s.max_periods && s.next_period >= *s.max_periods) {
         store.set_schedule(s.id, s.next_period, std::nullopt, t);
         set_subscription_status(s, subscription_status::ended, "no periods left");
         return true;
     }
-    const auto due = due_at(s, *rule.rule, s.next_period);
-    store.set_schedule(s.id, s.next_period, due, t);
-    subscription_event(
-        s.id, "subscription.scheduled", std::nullopt, std::nullopt,
-        "period " + std::to_string(s.next_period) + " due " + calendar::format_utc(from_unix(due)));
+    // No event: the row's next_period and next_due_at say it.
+    store.set_schedule(s.id, s.next_period, due_at(s, *rule.rule, s.next_period), t);
     ++summary.scheduled;
     return true;
 }
 
-void engine::impl::materialise_due_subscriptions() {
-    int passed_over = 0;  // rows that stay due because not even their flag could be written
-    for (;;) {
-        auto tx = store.begin();  // read inside: see operators' latest changes
-        auto rows = store.due_subscriptions(now(), config.batch_size, passed_over);
-        if (rows.empty()) return;
-        for (const auto& s : rows)
-            if (!isolated(s, [&] { return materialise_one(s); })) ++passed_over;
-        tx.commit();
-    }
-}
-
-bool engine::impl::materialise_one(const storage::subscription_record& s) {
+bool engine::impl::materialise_one(const storage::subscription_record& s, gate_state& g,
+                                   std::optional<job>& sent, bool& held) {
     const auto t = now();
     const auto rule = billing_rule_of(s);
     if (!rule.rule) {
         return flag(s, rule.error);
     }
-    if (s.max_periods && s.next_period >= *s.max_periods) {
+    if (s.previous_charge && !domain::is_final(*s.previous_charge)) {
+        // Due while the previous period is still open (in dunning, in doubt, parked): it
+        // waits, unscheduled, until that charge settles; settling it reschedules this one.
+        store.set_schedule(s.id, s.next_period, std::nullopt, t);
+        return true;
+    }
+    const std::int64_t base = s.next_period;
+    if (s.max_periods && base >= *s.max_periods) {
         // max_periods was lowered (by hand) below the next period: nothing is left.
         store.set_schedule(s.id, s.next_period, std::nullopt, t);
         set_subscription_status(s, subscription_status::ended, "no periods left");
         return true;
     }
+    if (base > domain::max_period_index)
+        return flag(s, "period " + std::to_string(base) +
+                           " is beyond the last period billingd "
+                           "counts to");
     if (s.trial_end_at && *s.trial_end_at > t) {
         // trial_end_at moved later by hand after scheduling: no charge before it.
         store.set_schedule(s.id, s.next_period, *s.trial_end_at, t);
@@ -280,34 +281,21 @@ bool engine::impl::materialise_one(const storage::subscription_record& s) {
     }
     std::int64_t last_due = calendar::last_period_started_by(*rule.rule, from_unix(t));
     if (s.max_periods) last_due = std::min(last_due, *s.max_periods - 1);
-    if (last_due < s.next_period) {
+    if (last_due < base) {
         // next_due_at was ahead of the calendar (edited by hand): put it back. If the calendar
         // says it is not due yet, that time is in the future.
-        const auto due = to_unix(calendar::period_start(*rule.rule, s.next_period));
+        const auto due = to_unix(calendar::period_start(*rule.rule, base));
         if (due <= t)
-            return flag(
-                s, "cannot place period " + std::to_string(s.next_period) + " on the calendar");
+            return flag(s, "cannot place period " + std::to_string(base) + " on the calendar");
         store.set_schedule(s.id, s.next_period, due, t);
         return true;
     }
     const std::int64_t keep = std::max(1, config.max_catch_up_periods);
     const std::int64_t first_charged =
-        std::min(std::max(s.next_period, last_due - keep + 1), domain::max_period_index);
-    if (first_charged > s.next_period) {
-        // Missed periods beyond the catch-up policy: one event for the whole range (a typo in
-        // an anchor must not write a row per missed day).
-        const std::string detail =
-            "missed " +
-            (first_charged - 1 == s.next_period ? "period " + std::to_string(s.next_period)
-                                                : "periods " + std::to_string(s.next_period) +
-                                                      ".." + std::to_string(first_charged - 1)) +
-            " beyond max_catch_up_periods=" + std::to_string(keep) + "; not charged";
-        subscription_event(s.id, "charge.skipped", std::nullopt, "skipped", detail);
-        summary.skipped += static_cast<int>(std::min<std::int64_t>(
-            first_charged - s.next_period, std::numeric_limits<int>::max() - summary.skipped));
-        decision d{s.id, 0, "", "skipped", detail};
-        if (sink) sink(d);
-    }
+        std::min(std::max(base, last_due - keep + 1), domain::max_period_index);
+    if (first_charged >= domain::max_period_index)
+        return flag(s, "period " + std::to_string(first_charged) +
+                           " is the last period billingd counts to");
     const auto uid = domain::make_merchant_uid(install_id, s.uid_key, first_charged);
     if (!uid) {
         return flag(s, "cannot build a merchant_uid from uid_key '" + s.uid_key + "'");
@@ -324,15 +312,78 @@ bool engine::impl::materialise_one(const storage::subscription_record& s) {
     c.created_at = t;
     c.updated_at = t;
     c.state = domain::charge_state::scheduled;
-    c.next_action_at = t;
-    auto [row, inserted] = store.materialise_charge(c);
-    if (inserted) {
-        record_event(store, t, s.id, row.id, "charge.created", std::nullopt,
-                     std::string{domain::to_string(row.state)},
-                     "period " + std::to_string(first_charged) + " due", "billingd");
-        ++summary.materialised;
+    // Decided as the row it would be, for the subscription as it would be.
+    auto moved_on = s;
+    moved_on.next_period = first_charged + 1;
+    const auto a = decide_due(c, &moved_on, t, g, policy);
+    switch (a.kind) {
+        case action_kind::send:
+        case action_kind::park:
+            break;
+        case action_kind::hold:
+            if (a.at > t) {  // quiet hours: due again when they end
+                store.set_schedule(s.id, s.next_period, a.at, t);
+                return true;
+            }
+            // Behind a gate that holds every new charge (halt, breaker, caps): stays due.
+            held = true;
+            summary.work_left = true;
+            if (!a.guardrail.empty()) guardrail_event(a.guardrail, a.reason);
+            return true;
+        case action_kind::cancel:
+        case action_kind::look_up:
+        case action_kind::none:
+            return flag(s,
+                        "cannot start period " + std::to_string(first_charged) + ": " + a.reason);
     }
-    store.set_schedule(s.id, first_charged, std::nullopt, t);
+    if (a.kind == action_kind::park) {
+        c.state = domain::charge_state::parked;
+        c.park_reason = a.reason;
+    } else {
+        // Written ahead as it is sent: the row is born `sending`, in this group commit.
+        c.state = domain::charge_state::sending;
+        c.attempt_count = 1;
+    }
+    std::optional<std::int64_t> next_due;
+    if (!s.max_periods || first_charged + 1 < *s.max_periods)
+        next_due = due_at(s, *rule.rule, first_charged + 1);
+    const auto id = store.insert_charge(c);
+    if (!id) {
+        // The period has a row already (written by hand): that row is the period's charge and
+        // is decided as such; the subscription moves on past it.
+        store.set_schedule(s.id, first_charged + 1, next_due, t);
+        return true;
+    }
+    c.id = *id;
+    if (first_charged > base) {
+        // Missed periods beyond the catch-up policy: one event for the whole range (a typo in
+        // an anchor must not write a row per missed day).
+        const std::string detail =
+            "missed " +
+            (first_charged - 1 == base
+                 ? "period " + std::to_string(base)
+                 : "periods " + std::to_string(base) + ".." + std::to_string(first_charged - 1)) +
+            " beyond max_catch_up_periods=" + std::to_string(keep) + "; not charged";
+        subscription_event(s.id, "charge.skipped", std::nullopt, "skipped", detail);
+        summary.skipped += static_cast<int>(std::min<std::int64_t>(
+            first_charged - base, std::numeric_limits<int>::max() - summary.skipped));
+        decision d{s.id, 0, "", "skipped", detail};
+        if (sink) sink(d);
+    }
+    std::optional<job> j;
+    if (a.kind == action_kind::park) {
+        ++summary.parked;
+        record_event(store, t, c.subscription_id, c.id, "charge.parked", std::nullopt, "parked",
+                     a.reason, "billingd", charge_data(c).add("reason", a.reason).str());
+        decide(c, "parked", a.reason);
+    } else {
+        j = charge_job(c, s, a.probe);
+    }
+    // One write moves the schedule on: the next period and when it is due (none after the
+    // last). The paid answer does not touch the subscription again.
+    store.set_schedule(s.id, first_charged + 1, next_due, t);
+    ++summary.materialised;
+    sent = std::move(j);
     return true;
 }
 

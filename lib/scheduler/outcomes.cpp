@@ -28,7 +28,6 @@ storage::attempt_record answer_row(const job& j, const gateway::exchange& x, std
     a.merchant_uid = j.charge.merchant_uid;
     a.attempt_number = j.what == job::kind::charge ? j.charge.attempt_count : j.charge.lookup_count;
     a.amount = j.charge.amount;
-    a.request_summary = x.request_summary;
     a.request_written = x.request_written ? 1 : 0;
     if (x.http_status != 0) a.http_status = x.http_status;
     a.portone_code = x.code;
@@ -48,15 +47,35 @@ void engine::impl::decide(const storage::charge_record& c, std::string what, std
     sink(d);
 }
 
+void engine::impl::write(storage::charge_record& c) {
+    if (stored.id == c.id)
+        store.update_charge(stored, c);
+    else
+        store.update_charge(c);  // not read through `stored`: every column
+    stored = c;
+}
+
 void engine::impl::transition(storage::charge_record& c, charge_state to, const std::string& detail,
-                              const std::string& event_kind) {
+                              const char* event_kind, std::optional<std::string> data) {
     const auto from = c.state;
     c.state = to;
     c.updated_at = now();
-    store.update_charge(c);
+    write(c);
+    if (!event_kind) return;
     record_event(store, c.updated_at, c.subscription_id, c.id, event_kind,
                  std::string{domain::to_string(from)}, std::string{domain::to_string(to)}, detail,
-                 "billingd");
+                 "billingd", std::move(data));
+}
+
+domain::json_object engine::impl::charge_data(const storage::charge_record& c) {
+    domain::json_object data;
+    data.add("merchant_uid", c.merchant_uid)
+        .add("customer_uid", c.customer_uid)
+        .add("amount", c.amount)
+        .add("currency", c.currency)
+        .add("period_index", c.period_index)
+        .add("period_start", c.period_start);
+    return data;
 }
 
 void engine::impl::apply(job_result& r) {
@@ -64,16 +83,28 @@ void engine::impl::apply(job_result& r) {
     // changed it meanwhile; the job carries what the write-ahead transaction committed.
     auto c = r.done.charge;
     const auto& x = r.charge ? r.charge->journal : r.lookup->journal;
-    store.append_attempt(answer_row(r.done, x, now()));
+    auto answer = answer_row(r.done, x, now());
+    // A paid charge answer that matches the request says nothing the columns do not (imp_uid,
+    // amount, status): its raw body is not kept. Declines, refusals, unknowns, anomalies and
+    // lookups keep theirs.
+    if (r.charge && x.result == outcome::paid && r.charge->answer &&
+        !paid_mismatch(c, *r.charge->answer))
+        answer.raw_answer.reset();
+    store.append_attempt(answer);
     if (r.customer) {
         auto verify = r.customer->journal;
         verify.kind = "customer";
-        store.append_attempt(answer_row(r.done, verify, now()));
+        auto row = answer_row(r.done, verify, now());
+        row.request_summary = verify.request_summary;
+        store.append_attempt(row);
     }
-    const auto current = store.find_charge(c.id);
-    const bool still_ours =
-        current && current->state == c.state && current->updated_at == c.updated_at;
+    // The row as this job's write-ahead left it, unless someone changed it since.
+    const auto version = store.charge_version(c.id);
+    const bool still_ours = version && version->first == c.state && version->second == c.updated_at;
+    if (still_ours) stored = c;
     if (!still_ours) {
+        const auto current = store.find_charge(c.id);
+        if (current) stored = *current;
         // Changed by someone else while the request was on the wire: change nothing of what
         // they decided, unless the answer says money moved — that is never only logged.
         const gateway::payment* paid = nullptr;
@@ -246,15 +277,38 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
     c.imp_uid = p.imp_uid;
     c.paid_at = p.paid_at > 0 ? p.paid_at : now();
     c.fail_reason.reset();
-    transition(c, charge_state::paid, "imp_uid=" + p.imp_uid);
+    const auto s = store.find_subscription(c.subscription_id);
+    std::optional<calendar::billing_rule> rule;
+    if (s)
+        if (auto r = billing_rule_of(*s); r.rule) rule = r.rule;
+    auto data = charge_data(c);
+    if (rule)
+        data.add("period_end", to_unix(calendar::period_start(*rule, c.period_index + 1)));
+    else
+        data.add_null("period_end");
+    data.add("imp_uid", p.imp_uid).add("paid_at", *c.paid_at);
+    transition(c, charge_state::paid, "imp_uid=" + p.imp_uid, "charge.paid", data.str());
     ++summary.paid;
     summary.paid_amount = saturating_add(summary.paid_amount, c.amount);
     decide(c, "paid", "imp_uid=" + p.imp_uid + " amount=" + std::to_string(c.amount));
-    // Advance only a billable subscription still on this period (a resume may have moved it
-    // on; a canceled or paused one keeps its schedule as the operator left it).
-    if (auto s = store.find_subscription(c.subscription_id);
-        s && expects_period(*s, c.period_index))
-        advance_subscription(store, *s, c.period_index, true, now(), "billingd");
+    // The subscription's schedule moved on when this charge was created; only a billable
+    // subscription still on this period changes (a resume may have moved it on; a canceled or
+    // paused one keeps its schedule as the operator left it).
+    if (!s || !expects_period(*s, c.period_index)) return;
+    if (s->status == domain::subscription_status::trialing ||
+        s->status == domain::subscription_status::past_due)
+        set_subscription_status(*s, domain::subscription_status::active,
+                                "period " + std::to_string(c.period_index) + " paid");
+    const auto next = c.period_index + 1;
+    if (s->max_periods && next >= *s->max_periods) {
+        auto now_active = *s;
+        now_active.status = domain::subscription_status::active;
+        set_subscription_status(now_active, domain::subscription_status::ended,
+                                "all " + std::to_string(*s->max_periods) + " periods settled");
+    } else if (!s->next_due_at && rule) {
+        // The next period waited for this one: it is due now, or when it starts.
+        store.set_schedule(s->id, next, due_at(*s, *rule, next), now());
+    }
 }
 
 void engine::impl::settle_declined(storage::charge_record& c, const std::string& reason) {
@@ -265,12 +319,20 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
     if (!c.first_declined_at) c.first_declined_at = now();
     const auto offset = domain::dunning_offset(config.dunning, static_cast<int>(c.decline_count));
     auto s = store.find_subscription(c.subscription_id);
+    const auto declined_data = [&] {
+        return charge_data(c)
+            .add("reason", reason)
+            .add("attempt", c.attempt_count)
+            .add("decline_count", c.decline_count)
+            .add("next_retry_at", c.next_action_at)
+            .str();
+    };
     if (offset) {
         // Counted from the first decline, but never sooner than a day after this one: after
         // downtime the missed dunning days are not fired in quick succession.
         c.next_action_at = std::max(*c.first_declined_at + std::chrono::seconds{*offset}.count(),
                                     now() + std::chrono::seconds{std::chrono::days{1}}.count());
-        transition(c, charge_state::declined, reason);
+        transition(c, charge_state::declined, reason, "charge.declined", declined_data());
         decide(c, "declined",
                reason + "; dunning retry at " + calendar::format_utc(from_unix(*c.next_action_at)));
         if (s && expects_period(*s, c.period_index) &&
@@ -280,9 +342,11 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
         return;
     }
     c.next_action_at.reset();
-    transition(c, charge_state::declined, reason);
+    transition(c, charge_state::declined, reason, "charge.declined", declined_data());
     transition(c, charge_state::canceled,
-               "dunning exhausted after " + std::to_string(c.decline_count) + " declines");
+               "dunning exhausted after " + std::to_string(c.decline_count) + " declines",
+               "charge.dunning_exhausted",
+               charge_data(c).add("reason", reason).add("decline_count", c.decline_count).str());
     decide(c, "dunning_exhausted", reason);
     // A late decline of a period the subscription moved past (paused and resumed meanwhile)
     // closes that charge only: it says nothing about the subscription as it is now.
@@ -308,7 +372,7 @@ void engine::impl::mark_unknown(storage::charge_record& c, const std::string& wh
             domain::reconcile_delay(config.unknown, static_cast<int>(c.lookup_count), unknown_for);
     if (!delay) {
         c.next_action_at.reset();
-        if (c.state != charge_state::unknown) transition(c, charge_state::unknown, why);
+        c.state = charge_state::unknown;
         park(c, "still in doubt after " + std::to_string(c.lookup_count) + " lookups over " +
                     std::to_string(unknown_for.count()) + "s: " + why);
         return;
@@ -330,7 +394,8 @@ void engine::impl::cancel(storage::charge_record& c, const std::string& reason) 
     ++summary.canceled;
     c.next_action_at.reset();
     c.fail_reason = reason;
-    transition(c, charge_state::canceled, reason, "charge.canceled");
+    transition(c, charge_state::canceled, reason, "charge.canceled",
+               charge_data(c).add("reason", reason).str());
     decide(c, "canceled", reason);
 }
 
@@ -338,7 +403,8 @@ void engine::impl::park(storage::charge_record& c, const std::string& reason) {
     ++summary.parked;
     c.park_reason = reason;
     c.next_action_at.reset();
-    transition(c, charge_state::parked, reason, "charge.parked");
+    transition(c, charge_state::parked, reason, "charge.parked",
+               charge_data(c).add("reason", reason).str());
     decide(c, "parked", reason);
 }
 

@@ -34,6 +34,9 @@ struct subscription_record {
     std::optional<std::string> needs_attention;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
+    // Read by store::due_subscriptions only: the state of the charge of the period before
+    // next_period, if it has one (the next period waits while it is open).
+    std::optional<domain::charge_state> previous_charge;
 };
 
 struct charge_record {

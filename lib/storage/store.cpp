@@ -1,6 +1,8 @@
 #include "storage/store.hpp"
 
 #include <cassert>
+#include <iterator>
+#include <unordered_map>
 
 namespace billingd::storage {
 namespace {
@@ -25,7 +27,20 @@ constexpr std::string_view attempt_columns =
 constexpr std::string_view event_columns =
     "id, at, subscription_id, charge_id, kind, from_state, to_state, detail, actor, data";
 
-constexpr std::string_view billable = "status IN ('trialing', 'active', 'past_due')";
+// Spelled as the partial indexes subscriptions_due and subscriptions_unscheduled spell it, so
+// that the planner uses them (and without IN: see schema/0004_charge_path.sql).
+constexpr std::string_view billable =
+    "(status = 'trialing' OR status = 'active' OR status = 'past_due')";
+
+// "a, b" -> "s.a, s.b"
+std::string prefixed(std::string_view columns, std::string_view prefix) {
+    std::string out{prefix};
+    for (char ch : columns) {
+        out += ch;
+        if (ch == ' ') out += prefix;
+    }
+    return out;
+}
 
 std::string select_from(std::string_view columns, std::string_view rest) {
     std::string sql{"SELECT "};
@@ -157,17 +172,18 @@ struct store::statements {
                             select_from(subscription_columns, "FROM subscriptions WHERE id = ?1")),
           due_subscriptions(
               db,
-              select_from(subscription_columns,
-                          "FROM subscriptions WHERE next_due_at IS NOT NULL "
-                          "AND next_due_at <= ?1 AND needs_attention IS NULL AND " +
-                              std::string{billable} + " ORDER BY next_due_at LIMIT ?2 OFFSET ?3")),
+              "SELECT " + prefixed(subscription_columns, "s.") +
+                  ", c.state FROM subscriptions s LEFT JOIN charges c ON c.subscription_id = s.id "
+                  "AND c.period_index = s.next_period - 1 WHERE s.next_due_at IS NOT NULL "
+                  "AND s.next_due_at <= ?1 AND s.needs_attention IS NULL AND " +
+                  std::string{billable} + " ORDER BY s.next_due_at LIMIT ?2 OFFSET ?3"),
           unscheduled_subscriptions(
               db, select_from(subscription_columns,
                               "FROM subscriptions s WHERE next_due_at IS NULL "
                               "AND needs_attention IS NULL AND " +
                                   std::string{billable} +
                                   " AND id > ?1 AND NOT EXISTS (SELECT 1 FROM charges c WHERE "
-                                  "c.subscription_id = s.id AND c.period_index = s.next_period "
+                                  "c.subscription_id = s.id AND c.period_index = s.next_period - 1 "
                                   "AND c.state NOT IN ('paid', 'skipped', 'canceled')) "
                                   "ORDER BY id LIMIT ?2")),
           list_subscriptions(db, select_from(subscription_columns,
@@ -196,10 +212,18 @@ struct store::statements {
                         "next_action_at, park_reason, created_at, updated_at) VALUES (?1, ?2, "
                         "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) "
                         "ON CONFLICT (subscription_id, period_index) DO NOTHING"),
+          insert_sent_charge(
+              db,
+              "INSERT INTO charges (subscription_id, period_index, period_start, merchant_uid, "
+              "customer_uid, amount, currency, order_name, state, attempt_count, next_action_at, "
+              "park_reason, fail_reason, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+              "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14) "
+              "ON CONFLICT (subscription_id, period_index) DO NOTHING"),
           find_charge_by_period(db, select_from(charge_columns,
                                                 "FROM charges WHERE subscription_id = ?1 AND "
                                                 "period_index = ?2")),
           find_charge(db, select_from(charge_columns, "FROM charges WHERE id = ?1")),
+          charge_version(db, "SELECT state, updated_at FROM charges WHERE id = ?1"),
           find_charge_by_merchant_uid(
               db, select_from(charge_columns, "FROM charges WHERE merchant_uid = ?1")),
           due_charges(db, select_from(charge_columns,
@@ -235,9 +259,10 @@ struct store::statements {
                          "request_written, http_status, portone_code, message, outcome, "
                          "imp_uid, latency_ms, raw_answer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
                          "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
-          append_event(db,
-                       "INSERT INTO events (at, subscription_id, charge_id, kind, from_state, "
-                       "to_state, detail, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+          append_event(
+              db,
+              "INSERT INTO events (at, subscription_id, charge_id, kind, from_state, "
+              "to_state, detail, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
           attempts_of_charge(
               db, select_from(attempt_columns, "FROM attempts WHERE charge_id = ?1 ORDER BY id")),
           events_of_subscription(db, select_from(event_columns,
@@ -271,8 +296,10 @@ struct store::statements {
     statement flag_subscription;
     statement has_open_charge;
     statement insert_charge;
+    statement insert_sent_charge;
     statement find_charge_by_period;
     statement find_charge;
+    statement charge_version;
     statement find_charge_by_merchant_uid;
     statement due_charges;
     statement due_in_doubt_charges;
@@ -294,8 +321,15 @@ struct store::statements {
     statement mark_live;
 };
 
+// UPDATE statements for the sets of charge columns that change together, prepared on first use.
+struct store::charge_updates {
+    std::unordered_map<std::uint32_t, statement> by_columns;
+};
+
 store::store(open_options options)
-    : db_(std::move(options)), st_(std::make_unique<statements>(db_)) {}
+    : db_(std::move(options)),
+      st_(std::make_unique<statements>(db_)),
+      charge_updates_(std::make_unique<charge_updates>()) {}
 
 store::~store() = default;
 
@@ -335,7 +369,12 @@ std::optional<subscription_record> store::find_subscription(std::int64_t id) {
 std::vector<subscription_record> store::due_subscriptions(std::int64_t now, int limit, int offset) {
     auto& st = st_->due_subscriptions;
     st.bind(1, now).bind(2, limit).bind(3, offset);
-    return collect<subscription_record>(st, read_subscription);
+    return collect<subscription_record>(st, [](const statement& row) {
+        auto s = read_subscription(row);
+        if (auto state = row.optional_text(23))
+            s.previous_charge = domain::parse_charge_state(*state);
+        return s;
+    });
 }
 
 std::vector<subscription_record> store::unscheduled_subscriptions(std::int64_t after_id,
@@ -409,6 +448,40 @@ std::pair<charge_record, bool> store::materialise_charge(const charge_record& c)
     return {rows.front(), inserted};
 }
 
+std::optional<std::pair<domain::charge_state, std::int64_t>> store::charge_version(
+    std::int64_t id) {
+    auto& st = st_->charge_version;
+    st.bind(1, id);
+    std::optional<std::pair<domain::charge_state, std::int64_t>> version;
+    if (st.step())
+        version.emplace(
+            domain::parse_charge_state(st.text(0)).value_or(domain::charge_state::parked),
+            st.int64(1));
+    st.reset();
+    return version;
+}
+
+std::optional<std::int64_t> store::insert_charge(const charge_record& c) {
+    auto& st = st_->insert_sent_charge;
+    st.bind(1, c.subscription_id)
+        .bind(2, c.period_index)
+        .bind(3, c.period_start)
+        .bind(4, c.merchant_uid)
+        .bind(5, c.customer_uid)
+        .bind(6, c.amount)
+        .bind(7, c.currency)
+        .bind(8, c.order_name)
+        .bind(9, domain::to_string(c.state))
+        .bind(10, c.attempt_count)
+        .bind(11, c.next_action_at)
+        .bind(12, c.park_reason)
+        .bind(13, c.fail_reason)
+        .bind(14, c.created_at);
+    st.run();
+    if (db_.changes() != 1) return std::nullopt;
+    return db_.last_insert_rowid();
+}
+
 std::optional<charge_record> store::find_charge_by_period(std::int64_t subscription_id,
                                                           std::int64_t period_index) {
     auto& st = st_->find_charge_by_period;
@@ -476,6 +549,71 @@ void store::update_charge(const charge_record& c) {
         .bind(14, c.updated_at)
         .bind(15, c.refusal_count)
         .bind(16, c.last_refusal);
+    st.run();
+}
+
+namespace {
+
+// The mutable columns of a charge, in the order of their bits in an update's column set.
+struct charge_column {
+    std::string_view name;
+    bool (*differs)(const charge_record&, const charge_record&);
+    void (*bind)(statement&, int, const charge_record&);
+};
+
+#define BILLINGD_CHARGE_COLUMN(field, value)                                               \
+    charge_column {                                                                        \
+#field, [](const charge_record& a,                                                 \
+                   const charge_record&                                                    \
+                       b) { return a.field != b.field; }, [](statement & st, int i,        \
+                                                             const charge_record&          \
+                                                                 c) { st.bind(i, value); } \
+    }
+const charge_column mutable_charge_columns[] = {
+    BILLINGD_CHARGE_COLUMN(state, domain::to_string(c.state)),
+    BILLINGD_CHARGE_COLUMN(attempt_count, c.attempt_count),
+    BILLINGD_CHARGE_COLUMN(decline_count, c.decline_count),
+    BILLINGD_CHARGE_COLUMN(transient_count, c.transient_count),
+    BILLINGD_CHARGE_COLUMN(lookup_count, c.lookup_count),
+    BILLINGD_CHARGE_COLUMN(first_declined_at, c.first_declined_at),
+    BILLINGD_CHARGE_COLUMN(unknown_since, c.unknown_since),
+    BILLINGD_CHARGE_COLUMN(next_action_at, c.next_action_at),
+    BILLINGD_CHARGE_COLUMN(imp_uid, c.imp_uid),
+    BILLINGD_CHARGE_COLUMN(paid_at, c.paid_at),
+    BILLINGD_CHARGE_COLUMN(fail_reason, c.fail_reason),
+    BILLINGD_CHARGE_COLUMN(park_reason, c.park_reason),
+    BILLINGD_CHARGE_COLUMN(updated_at, c.updated_at),
+    BILLINGD_CHARGE_COLUMN(refusal_count, c.refusal_count),
+    BILLINGD_CHARGE_COLUMN(last_refusal, c.last_refusal),
+};
+#undef BILLINGD_CHARGE_COLUMN
+
+}  // namespace
+
+void store::update_charge(const charge_record& before, const charge_record& after) {
+    assert(before.id == after.id);
+    std::uint32_t changed = 0;
+    for (std::size_t i = 0; i < std::size(mutable_charge_columns); ++i)
+        if (mutable_charge_columns[i].differs(before, after)) changed |= 1u << i;
+    if (changed == 0) return;
+    auto found = charge_updates_->by_columns.find(changed);
+    if (found == charge_updates_->by_columns.end()) {
+        std::string sql = "UPDATE charges SET ";
+        int param = 2;
+        for (std::size_t i = 0; i < std::size(mutable_charge_columns); ++i) {
+            if (!(changed & (1u << i))) continue;
+            if (param > 2) sql += ", ";
+            sql += mutable_charge_columns[i].name;
+            sql += " = ?" + std::to_string(param++);
+        }
+        sql += " WHERE id = ?1";
+        found = charge_updates_->by_columns.emplace(changed, statement(db_, sql)).first;
+    }
+    auto& st = found->second;
+    st.bind(1, after.id);
+    int param = 2;
+    for (std::size_t i = 0; i < std::size(mutable_charge_columns); ++i)
+        if (changed & (1u << i)) mutable_charge_columns[i].bind(st, param++, after);
     st.run();
 }
 

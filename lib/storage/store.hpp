@@ -38,11 +38,13 @@ class store {
     // --- subscriptions ---
     std::int64_t insert_subscription(const subscription_record& s);
     std::optional<subscription_record> find_subscription(std::int64_t id);
-    // Billable rows with next_due_at <= now, earliest first, at most `limit`. Callers move
-    // next_due_at of each row they handle and query again for the next batch.
+    // Billable rows with next_due_at <= now, earliest first, at most `limit`, each with the
+    // state of its previous period's charge (subscription_record::previous_charge). Callers
+    // move next_due_at of each row they handle and query again for the next batch.
     std::vector<subscription_record> due_subscriptions(std::int64_t now, int limit, int offset = 0);
     // Billable rows with no schedule yet: new rows, or rows whose next_due_at was cleared by
-    // hand. Rows whose next period already has a charge (open, in dunning, parked) are excluded.
+    // hand. Rows whose previous period's charge is still open (in doubt, in dunning, parked)
+    // are excluded: they wait for it to settle.
     std::vector<subscription_record> unscheduled_subscriptions(std::int64_t after_id, int limit);
     std::vector<subscription_record> list_subscriptions(std::optional<std::string> status,
                                                         int limit);
@@ -61,7 +63,12 @@ class store {
     // Inserts the period's charge unless one exists; returns the (new or existing) row and
     // whether this call inserted it.
     std::pair<charge_record, bool> materialise_charge(const charge_record& c);
+    // Inserts a period's charge as it is (state, attempt_count, next_action_at, park_reason,
+    // fail_reason); returns its id, or nothing when the period already has a charge.
+    std::optional<std::int64_t> insert_charge(const charge_record& c);
     std::optional<charge_record> find_charge(std::int64_t id);
+    // The row's state and updated_at only: whether it is still as a caller wrote it.
+    std::optional<std::pair<domain::charge_state, std::int64_t>> charge_version(std::int64_t id);
     std::optional<charge_record> find_charge_by_period(std::int64_t subscription_id,
                                                        std::int64_t period_index);
     std::optional<charge_record> find_charge_by_merchant_uid(const std::string& merchant_uid);
@@ -74,6 +81,10 @@ class store {
     std::vector<charge_record> charges_of_subscription(std::int64_t subscription_id);
     // Writes every mutable column of `c` (state, counters, times, results).
     void update_charge(const charge_record& c);
+    // Writes only the columns in which `after` differs from `before` (the row as stored): an
+    // UPDATE names no unchanged column, so SQLite rewrites no index and fires no trigger on
+    // them. Nothing differs: no statement at all.
+    void update_charge(const charge_record& before, const charge_record& after);
     // When the latest charge request for this charge was written ahead (journal), if ever.
     std::optional<std::int64_t> last_charge_request_at(std::int64_t charge_id);
     // Charge requests written ahead after `since` (the hourly guardrail reads the journal).
@@ -101,8 +112,10 @@ class store {
 
   private:
     struct statements;
+    struct charge_updates;
     connection db_;
     std::unique_ptr<statements> st_;
+    std::unique_ptr<charge_updates> charge_updates_;
 };
 
 }  // namespace billingd::storage

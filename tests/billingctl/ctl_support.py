@@ -81,7 +81,8 @@ class Ctl:
 
     def add_charge(self, sid, period, state, amount=9900, next_action_at=None,
                    merchant_uid=None, park_reason=None):
-        """A charge row as billingd would have written it; the subscription is put on it."""
+        """A charge row as billingd would have written it; the subscription moved on past it
+        (to the next period), waiting for it to settle, as billingd leaves it."""
         now = int(time.time())
         uid = merchant_uid or f"t-s{sid}-p{period}"
         cid = self.execute(
@@ -91,7 +92,7 @@ class Ctl:
             "?, ?, ?, ?, ? FROM subscriptions WHERE id = ?",
             period, now - 3600, uid, amount, state, next_action_at, park_reason, now, now, sid)
         self.execute("UPDATE subscriptions SET next_period = ?, next_due_at = NULL "
-                     "WHERE id = ?", period, sid)
+                     "WHERE id = ?", period + 1, sid)
         return cid
 
     def fingerprint(self):

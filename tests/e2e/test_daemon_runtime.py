@@ -310,7 +310,9 @@ with Sim("--seed", "9", "--prefix", "pay-=pay", "--fault", "charge:latency_ms=20
     check(len(after) <= 8, f"no new charge started after SIGTERM: {at_sigterm} at PortOne when "
                            f"it was sent, {len(after)} by exit (max_in_flight 8)")
     rows = ws.charges()
-    check(len(rows) == 20, f"all 20 periods materialised ({len(rows)})")
+    # A charge row is created as its request is written ahead: only those that went out.
+    check(len(after) <= len(rows) <= 20, f"a charge row for each request sent ({len(rows)}, "
+                                         f"{len(after)} at PortOne)")
     states = {}
     for row in rows:
         states[row["state"]] = states.get(row["state"], 0) + 1
@@ -335,7 +337,7 @@ with Sim("--seed", "9", "--prefix", "pay-=pay", "--fault", "charge:latency_ms=20
     check(r.returncode == 0, f"--once after the SIGTERM: exit {r.returncode}: {r.stderr[-500:]}")
     paid = check_ledger_agrees(ws, sim)
     check(all(ws.uid(s, 0) in paid for s in subs), f"all 20 paid at PortOne ({len(paid)})")
-    check(all(r["state"] == "paid" for r in ws.charges()),
+    check(len(ws.charges()) == 20 and all(r["state"] == "paid" for r in ws.charges()),
           f"all 20 paid in billingd: {[r['state'] for r in ws.charges()]}")
     uids = [p["merchant_uid"] for p in sim.ledger() if p["merchant_uid"].startswith(ws.prefix + "-")]
     check(len(uids) == len(set(uids)) == 20, f"one payment per merchant_uid ({len(uids)})")

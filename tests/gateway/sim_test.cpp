@@ -1,6 +1,9 @@
 // End-to-end: the real http_client against portone-sim on loopback, plain and TLS.
 // Every case starts its own simulator so faults and ledgers never leak between cases.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
+
+#include <filesystem>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -277,6 +280,30 @@ TEST_CASE("nothing listening: transient, and the request was not written") {
     check_no_secrets(r.journal);
     const auto lookup = run(io, client->find_all("refused-1"));
     CHECK(lookup.verdict == outcome::unknown);  // no answer is never "no record"
+}
+
+TEST_CASE("out of file descriptors: transient, not written, and the message says so") {
+    session s;
+    CHECK(s.charge("pay_fd", "fd-0").journal.result == outcome::paid);  // the reactor is up
+    // A second client: no token and no idle connection, so it must open a socket.
+    auto fresh = gw::make_http_client(s.io, options_for(s.sim.http_url()));
+    // Every descriptor this process may have is in use: the next socket() fails (EMFILE).
+    rlimit before{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &before) == 0);
+    std::size_t open_now = 0;
+    for ([[maybe_unused]] const auto& fd : std::filesystem::directory_iterator("/proc/self/fd"))
+        ++open_now;
+    rlimit tight = before;
+    tight.rlim_cur = open_now - 1;  // the directory iterator's own descriptor is closed again
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+    auto request = make_request("pay_fd", "fd-1");
+    const auto r = run(s.io, fresh->charge(request));
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &before) == 0);
+    CHECK(r.journal.result == outcome::transient);
+    CHECK_FALSE(r.journal.request_written);
+    CAPTURE(r.journal.message);
+    CHECK(r.journal.message.find("open-files limit") != std::string::npos);
+    CHECK(s.charge("pay_fd", "fd-1").journal.result == outcome::paid);  // fine once it is raised
 }
 
 TEST_CASE("the key and secret never reach an exchange: success, 401 and error paths") {

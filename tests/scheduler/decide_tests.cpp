@@ -34,7 +34,7 @@ storage::subscription_record subscription() {
     storage::subscription_record s;
     s.id = 7;
     s.status = subscription_status::active;
-    s.next_period = 3;
+    s.next_period = 4;  // the period after the charge's: it waits on period 3
     return s;
 }
 
@@ -345,7 +345,7 @@ TEST_CASE("decide_after_lookup: one row per answer") {
          with(s, [](auto& x) { x.status = subscription_status::paused; }),
          lookup(outcome::not_found, {}), long_ago, lookup_kind::cancel},
         {"no record and the subscription moved on: canceled", unknown,
-         with(s, [](auto& x) { x.next_period = 4; }), lookup(outcome::not_found, {}), long_ago,
+         with(s, [](auto& x) { x.next_period = 5; }), lookup(outcome::not_found, {}), long_ago,
          lookup_kind::cancel},
         {"no record and the subscription is gone: canceled", unknown, std::nullopt,
          lookup(outcome::not_found, {}), long_ago, lookup_kind::cancel},

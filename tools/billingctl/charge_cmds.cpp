@@ -161,7 +161,7 @@ std::string settle_period(context& ctx, const storage::charge_record& c, bool pa
     if (s->status == subscription_status::canceled || s->status == subscription_status::ended)
         return fmt::format("subscription {} is {}: schedule unchanged", s->id,
                            domain::to_string(s->status));
-    if (s->next_period != c.period_index)
+    if (s->next_period != c.period_index + 1)
         return fmt::format("subscription {} is already at period {}: schedule unchanged", s->id,
                            s->next_period);
     scheduler::advance_subscription(ctx.store(), *s, c.period_index, paid, ctx.now(), ctx.actor());
