@@ -9,7 +9,9 @@
   id answered 2xx exactly once, in order per subscription;
 - a receiver that hangs does not delay charges (measured), and SIGTERM drains the deliveries
   on the wire within their timeout and exits 0;
-- notices (charge.upcoming) are written once per period, days ahead, on the test clock.
+- notices (charge.upcoming) are written once per period, days ahead, on the test clock;
+- charge.paid, charge.declined (through dunning), dunning_exhausted and the status changes
+  carry the engine's data and reach both channels in order per subscription.
 """
 import datetime
 import json
@@ -263,11 +265,76 @@ def test_notices_once_per_period(sim):
     check(when.get(2, 0) < when.get(1, 0), f"the yearly plan is told first (7 vs 3 days): {when}")
 
 
+def test_charge_events(sim):
+    """charge.paid, charge.declined through dunning, dunning_exhausted and the status changes
+    reach both channels with the engine's data, in order per subscription (test clock)."""
+    sim.add_customers(prefixes={"dec_": "decline:잔액부족"})
+    rx = Receiver("ok")
+    ws = Workspace(sim)
+    hook, out = write_exec_hook(ws.dir)
+    add_events_section(ws, events_config(rx.url, hook))
+    ws.env["BILLINGD_WEBHOOK_SECRET"] = SECRET
+    ws.init_db()
+    paying = ws.add_subscription("cust_e1", "2030-03-10")
+    declining = ws.add_subscription("dec_e2", "2030-03-10")
+    trial = ws.add_subscription("cust_e3", "2030-03-01", status="trialing")
+    with ws.db() as c:  # the trial ends 2030-03-11 10:00 KST: period 0 is charged then
+        c.execute("UPDATE subscriptions SET trial_end_at = 1899421200 WHERE id = ?", (trial,))
+    for as_of in ["2030-03-10T01:00:00Z", "2030-03-11T02:00:00Z", "2030-03-13T02:00:00Z",
+                  "2030-03-15T02:00:00Z", "2030-03-17T02:00:00Z"]:
+        r = ws.once(as_of=as_of)
+        check(r.returncode in (0, 1), f"--once --as-of {as_of}: {r.returncode} {r.stderr[-300:]}")
+    with open(out) as f:
+        got = [json.loads(line) for line in f if line.strip()]
+    by_sub = {}
+    for e in got:
+        by_sub.setdefault(e["subscription_id"], []).append(e)
+    for sub, events in by_sub.items():
+        ids = [int(e["id"].rsplit("_", 1)[1]) for e in events]
+        check(ids == sorted(ids), f"exec hook: subscription {sub} in order: {ids}")
+
+    paid = [e for e in by_sub.get(paying, []) if e["type"] == "charge.paid"]
+    check(len(paid) == 1, f"one charge.paid: {by_sub.get(paying)}")
+    if paid:
+        d = paid[0]["data"]
+        check(d.get("amount") == 9900 and d.get("currency") == "KRW" and d.get("imp_uid") and
+              d.get("period_index") == 0 and d.get("period_end", 0) > d.get("period_start", 0)
+              and d.get("paid_at") and paid[0]["charge_id"], f"charge.paid data: {paid[0]}")
+
+    types = [e["type"] for e in by_sub.get(declining, [])]
+    declined = [e for e in by_sub.get(declining, []) if e["type"] == "charge.declined"]
+    check(len(declined) == 5, f"five declines (first + dunning days 1, 3, 5, 7): {types}")
+    if declined:
+        check(all(e["data"].get("reason") == "잔액부족" for e in declined),
+              f"the PG's reason: {[e['data'] for e in declined]}")
+        check(all(e["data"].get("next_retry_at") for e in declined[:-1]) and
+              declined[-1]["data"].get("next_retry_at") is None,
+              f"next_retry_at until dunning is exhausted: {[e['data'] for e in declined]}")
+        check([e["data"].get("attempt") for e in declined] == [1, 2, 3, 4, 5],
+              f"attempt numbers: {[e['data'].get('attempt') for e in declined]}")
+    for t in ("subscription.past_due", "charge.dunning_exhausted", "subscription.unpaid"):
+        check(t in types, f"{t} delivered for the declining subscription: {types}")
+    if "subscription.unpaid" in types and "charge.dunning_exhausted" in types:
+        check(types.index("subscription.past_due") < types.index("subscription.unpaid"),
+              f"past_due before unpaid: {types}")
+
+    trial_types = [e["type"] for e in by_sub.get(trial, [])]
+    check("subscription.trial_will_end" in trial_types and "charge.paid" in trial_types and
+          "subscription.activated" in trial_types,
+          f"a trial is told, charged and activated: {trial_types}")
+
+    hooks = sorted(e["id"] for e in got)
+    hooked = sorted(g[0] for g in rx.delivered())
+    check(hooks == hooked, f"webhook and exec hook got the same events ({len(hooked)}, {len(hooks)})")
+    rx.stop()
+
+
 def main():
     with Sim("--prefix", "cust_=pay") as sim:
         for test in (test_bad_secret_refused, test_signed_webhook_and_exec_hook,
                      test_receiver_down_then_back_and_sigkill,
-                     test_hung_receiver_does_not_delay_charges, test_notices_once_per_period):
+                     test_hung_receiver_does_not_delay_charges, test_notices_once_per_period,
+                     test_charge_events):
             print(f"-- {test.__name__}", flush=True)
             started = time.monotonic()
             test(sim)
