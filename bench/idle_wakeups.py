@@ -9,7 +9,7 @@ A voluntary context switch is the process going to sleep, so their rate approxim
 wake-ups per second.
 
     BILLINGD=build/daemon/billingd PORTONE_SIM=build/tools/portone-sim/portone-sim \\
-        python3 bench/idle_wakeups.py [--seconds 60] [--watchdog-sec 60]
+        python3 bench/idle_wakeups.py [--seconds 60] [--watchdog-sec 60] [--subscriptions N]
 
 --watchdog-sec N runs it as under systemd with WatchdogSec=N (NOTIFY_SOCKET + WATCHDOG_USEC),
 so WATCHDOG=1 is sent every N/2 s.
@@ -70,6 +70,8 @@ def main():
     parser.add_argument("--settle", type=float, default=5,
                         help="seconds to wait after start before sampling")
     parser.add_argument("--watchdog-sec", type=float, default=0)
+    parser.add_argument("--subscriptions", type=int, default=1,
+                        help="scheduled subscriptions in the database, none of them due")
     args = parser.parse_args()
 
     with Sim("--prefix", "pay-=pay") as sim:
@@ -78,6 +80,13 @@ def main():
         # Scheduled, not due: its first charge is 20 days away.
         future = (datetime.date.today() + datetime.timedelta(days=20)).isoformat()
         ws.add_subscription("pay-idle-1", future)
+        if args.subscriptions > 1:
+            due = int(time.time()) + 20 * 86400
+            with ws.db() as c:
+                c.executemany(
+                    "INSERT INTO subscriptions (customer_uid, amount, order_name, interval_unit, "
+                    "anchor_date, next_due_at) VALUES (?, 9900, 'idle', 'month', ?, ?)",
+                    ((f"pay-idle-{i}", future, due) for i in range(2, args.subscriptions + 1)))
 
         env = dict(ws.env)
         notify = None
@@ -106,6 +115,9 @@ def main():
                                            time.monotonic())
             if proc.poll() is not None:
                 sys.exit(f"billingd exited during the window with {proc.returncode}")
+            with open(f"/proc/{proc.pid}/status") as f:
+                memory = {line.split(":")[0]: line.split(":")[1].strip() for line in f
+                          if line.startswith(("VmRSS", "VmHWM"))}
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -123,6 +135,8 @@ def main():
     print(f"  voluntary context switches: {vol1 - vol0} ({(vol1 - vol0) / window:.2f}/s "
           f"= wake-ups per second)")
     print(f"  involuntary switches:       {invol1 - invol0}")
+    print(f"  memory:                     RSS {memory.get('VmRSS')}, peak {memory.get('VmHWM')} "
+          f"({args.subscriptions} subscriptions)")
     if notify:
         print(f"  sd_notify datagrams:        {datagrams} in the whole run, {watchdogs} WATCHDOG=1")
 

@@ -16,7 +16,8 @@ std::uint64_t ensure_open_files(const config& cfg) {
     const auto needed = open_files_needed(cfg);
     rlimit limit{};
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
-        throw config_error(fmt::format("cannot read the open-files limit: {}", std::strerror(errno)));
+        throw config_error(
+            fmt::format("cannot read the open-files limit: {}", std::strerror(errno)));
     if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur >= needed) return limit.rlim_cur;
     if (limit.rlim_cur == RLIM_INFINITY) return needed;
     if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed)

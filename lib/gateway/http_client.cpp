@@ -1,8 +1,6 @@
 // The one transport file: Beast + OpenSSL. The rules it implements are in http_client.hpp.
 #include "gateway/http_client.hpp"
 
-#include <cerrno>
-
 #include <openssl/ssl.h>
 #include <poll.h>
 
@@ -15,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
 #include <stdexcept>
 #include <utility>
 #include <vector>

@@ -445,9 +445,11 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
             if (blocked) break;
         }
     }
+    bool undone = false;
     if (!blocked && !sends_held && !g.stopping && picked.size() < free_slots)
-        start_due_periods(picked, free_slots, g, examined, changed, sends_held);
-    exhausted = batch_full() ? picked.empty() && changed == 0 : true;
+        undone = start_due_periods(picked, free_slots, g, examined, changed, sends_held);
+    // Periods undone with a refused row are started again by the next group commit.
+    exhausted = !undone && (batch_full() ? picked.empty() && changed == 0 : true);
     return picked;
 }
 
@@ -457,7 +459,7 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
 // alone; should a row still be refused later in its work (a row written with the checks
 // bypassed, a trigger added by hand), the new periods of this group commit are undone
 // together, that row is flagged, and the next group commit starts them again without it.
-void engine::impl::start_due_periods(std::vector<job>& picked, std::size_t free_slots,
+bool engine::impl::start_due_periods(std::vector<job>& picked, std::size_t free_slots,
                                      gate_state& g, int& examined, int& changed, bool& held) {
     const auto t = now();
     const auto before = std::make_tuple(picked.size(), g, charges_this_pass, probe_in_flight,
@@ -466,13 +468,15 @@ void engine::impl::start_due_periods(std::vector<job>& picked, std::size_t free_
     std::string refused_reason;
     {
         storage::savepoint periods(store.db());
+        // Outside the try: the row `current` points at must outlive the catch.
+        std::vector<storage::subscription_record> rows;
         const storage::subscription_record* current = nullptr;
         try {
             while (!held && picked.size() < free_slots && examined < config.batch_size) {
                 const auto want = static_cast<int>(
                     std::min<std::size_t>(free_slots - picked.size(),
                                           static_cast<std::size_t>(config.batch_size - examined)));
-                auto rows = store.due_subscriptions(t, want, subscriptions_passed_over);
+                rows = store.due_subscriptions(t, want, subscriptions_passed_over);
                 if (rows.empty()) break;
                 for (const auto& s : rows) {
                     if (picked.size() >= free_slots || held) break;
@@ -490,7 +494,7 @@ void engine::impl::start_due_periods(std::vector<job>& picked, std::size_t free_
                 current = nullptr;
             }
             periods.release();
-            return;
+            return false;
         } catch (const storage::constraint_error& e) {
             if (!current) throw;
             refused_row = *current;
@@ -503,6 +507,7 @@ void engine::impl::start_due_periods(std::vector<job>& picked, std::size_t free_
     if (!flag(*refused_row, "the database refused this row: " + refused_reason))
         ++subscriptions_passed_over;
     ++changed;
+    return true;
 }
 
 void engine::impl::count_send(gate_state& g, probe_kind probe) {

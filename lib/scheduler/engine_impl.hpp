@@ -97,7 +97,8 @@ struct engine::impl {
     // engine.cpp
     std::vector<job> commit_step(bool& exhausted);
     std::vector<job> pick_due(std::size_t free_slots, bool& exhausted);
-    void start_due_periods(std::vector<job>& picked, std::size_t free_slots, gate_state& g,
+    // Returns true when a refused row undid this group commit's new periods (it is flagged).
+    bool start_due_periods(std::vector<job>& picked, std::size_t free_slots, gate_state& g,
                            int& examined, int& changed, bool& held);
     job write_ahead_charge(storage::charge_record& c, const storage::subscription_record& s,
                            probe_kind probe);

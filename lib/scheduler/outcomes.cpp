@@ -67,6 +67,20 @@ void engine::impl::transition(storage::charge_record& c, charge_state to, const 
                  "billingd", std::move(data));
 }
 
+namespace {
+
+// PortOne's messages pass through from the PG and have no length limit; an event's payload
+// has one (4 KiB): a reason is cut at a character boundary well below it.
+std::string bounded_text(const std::string& text) {
+    constexpr std::size_t limit = 1000;
+    if (text.size() <= limit) return text;
+    std::size_t cut = limit;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    return text.substr(0, cut) + "…";
+}
+
+}  // namespace
+
 domain::json_object engine::impl::charge_data(const storage::charge_record& c) {
     domain::json_object data;
     data.add("merchant_uid", c.merchant_uid)
@@ -83,11 +97,14 @@ void engine::impl::apply(job_result& r) {
     // changed it meanwhile; the job carries what the write-ahead transaction committed.
     auto c = r.done.charge;
     const auto& x = r.charge ? r.charge->journal : r.lookup->journal;
+    // The row as this job's write-ahead left it, unless someone changed it since.
+    const auto version = store.charge_version(c.id);
+    const bool still_ours = version && version->first == c.state && version->second == c.updated_at;
     auto answer = answer_row(r.done, x, now());
-    // A paid charge answer that matches the request says nothing the columns do not (imp_uid,
-    // amount, status): its raw body is not kept. Declines, refusals, unknowns, anomalies and
-    // lookups keep theirs.
-    if (r.charge && x.result == outcome::paid && r.charge->answer &&
+    // A paid charge answer that matches the request and settles this row says nothing the
+    // columns do not (imp_uid, amount, status): its raw body is not kept. Declines,
+    // refusals, unknowns, anomalies, superseded rows and lookups keep theirs.
+    if (still_ours && r.charge && x.result == outcome::paid && r.charge->answer &&
         !paid_mismatch(c, *r.charge->answer))
         answer.raw_answer.reset();
     store.append_attempt(answer);
@@ -98,9 +115,6 @@ void engine::impl::apply(job_result& r) {
         row.request_summary = verify.request_summary;
         store.append_attempt(row);
     }
-    // The row as this job's write-ahead left it, unless someone changed it since.
-    const auto version = store.charge_version(c.id);
-    const bool still_ours = version && version->first == c.state && version->second == c.updated_at;
     if (still_ours) stored = c;
     if (!still_ours) {
         const auto current = store.find_charge(c.id);
@@ -286,7 +300,7 @@ void engine::impl::settle_paid(storage::charge_record& c, const gateway::payment
         data.add("period_end", to_unix(calendar::period_start(*rule, c.period_index + 1)));
     else
         data.add_null("period_end");
-    data.add("imp_uid", p.imp_uid).add("paid_at", *c.paid_at);
+    data.add("imp_uid", bounded_text(p.imp_uid)).add("paid_at", *c.paid_at);
     transition(c, charge_state::paid, "imp_uid=" + p.imp_uid, "charge.paid", data.str());
     ++summary.paid;
     summary.paid_amount = saturating_add(summary.paid_amount, c.amount);
@@ -321,7 +335,7 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
     auto s = store.find_subscription(c.subscription_id);
     const auto declined_data = [&] {
         return charge_data(c)
-            .add("reason", reason)
+            .add("reason", bounded_text(reason))
             .add("attempt", c.attempt_count)
             .add("decline_count", c.decline_count)
             .add("next_retry_at", c.next_action_at)
@@ -346,7 +360,10 @@ void engine::impl::settle_declined(storage::charge_record& c, const std::string&
     transition(c, charge_state::canceled,
                "dunning exhausted after " + std::to_string(c.decline_count) + " declines",
                "charge.dunning_exhausted",
-               charge_data(c).add("reason", reason).add("decline_count", c.decline_count).str());
+               charge_data(c)
+                   .add("reason", bounded_text(reason))
+                   .add("decline_count", c.decline_count)
+                   .str());
     decide(c, "dunning_exhausted", reason);
     // A late decline of a period the subscription moved past (paused and resumed meanwhile)
     // closes that charge only: it says nothing about the subscription as it is now.
@@ -372,7 +389,6 @@ void engine::impl::mark_unknown(storage::charge_record& c, const std::string& wh
             domain::reconcile_delay(config.unknown, static_cast<int>(c.lookup_count), unknown_for);
     if (!delay) {
         c.next_action_at.reset();
-        c.state = charge_state::unknown;
         park(c, "still in doubt after " + std::to_string(c.lookup_count) + " lookups over " +
                     std::to_string(unknown_for.count()) + "s: " + why);
         return;
@@ -395,7 +411,7 @@ void engine::impl::cancel(storage::charge_record& c, const std::string& reason) 
     c.next_action_at.reset();
     c.fail_reason = reason;
     transition(c, charge_state::canceled, reason, "charge.canceled",
-               charge_data(c).add("reason", reason).str());
+               charge_data(c).add("reason", bounded_text(reason)).str());
     decide(c, "canceled", reason);
 }
 
@@ -404,7 +420,7 @@ void engine::impl::park(storage::charge_record& c, const std::string& reason) {
     c.park_reason = reason;
     c.next_action_at.reset();
     transition(c, charge_state::parked, reason, "charge.parked",
-               charge_data(c).add("reason", reason).str());
+               charge_data(c).add("reason", bounded_text(reason)).str());
     decide(c, "parked", reason);
 }
 

@@ -206,13 +206,7 @@ struct store::statements {
                           "SELECT EXISTS (SELECT 1 FROM charges WHERE subscription_id = ?1 AND "
                           "state NOT IN ('paid', 'skipped', 'canceled') AND "
                           "NOT (state = 'declined' AND next_action_at IS NULL))"),
-          insert_charge(db,
-                        "INSERT INTO charges (subscription_id, period_index, period_start, "
-                        "merchant_uid, customer_uid, amount, currency, order_name, state, "
-                        "next_action_at, park_reason, created_at, updated_at) VALUES (?1, ?2, "
-                        "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) "
-                        "ON CONFLICT (subscription_id, period_index) DO NOTHING"),
-          insert_sent_charge(
+          insert_charge(
               db,
               "INSERT INTO charges (subscription_id, period_index, period_start, merchant_uid, "
               "customer_uid, amount, currency, order_name, state, attempt_count, next_action_at, "
@@ -296,7 +290,6 @@ struct store::statements {
     statement flag_subscription;
     statement has_open_charge;
     statement insert_charge;
-    statement insert_sent_charge;
     statement find_charge_by_period;
     statement find_charge;
     statement charge_version;
@@ -426,26 +419,10 @@ bool store::has_open_charge(std::int64_t subscription_id) {
 }
 
 std::pair<charge_record, bool> store::materialise_charge(const charge_record& c) {
-    auto& ins = st_->insert_charge;
-    ins.bind(1, c.subscription_id)
-        .bind(2, c.period_index)
-        .bind(3, c.period_start)
-        .bind(4, c.merchant_uid)
-        .bind(5, c.customer_uid)
-        .bind(6, c.amount)
-        .bind(7, c.currency)
-        .bind(8, c.order_name)
-        .bind(9, domain::to_string(c.state))
-        .bind(10, c.next_action_at)
-        .bind(11, c.park_reason)
-        .bind(12, c.created_at);
-    ins.run();
-    const bool inserted = db_.changes() == 1;
-    auto& find = st_->find_charge_by_period;
-    find.bind(1, c.subscription_id).bind(2, c.period_index);
-    auto rows = collect<charge_record>(find, read_charge);
-    assert(rows.size() == 1);
-    return {rows.front(), inserted};
+    const bool inserted = insert_charge(c).has_value();
+    auto row = find_charge_by_period(c.subscription_id, c.period_index);
+    assert(row);
+    return {*row, inserted};
 }
 
 std::optional<std::pair<domain::charge_state, std::int64_t>> store::charge_version(
@@ -462,7 +439,7 @@ std::optional<std::pair<domain::charge_state, std::int64_t>> store::charge_versi
 }
 
 std::optional<std::int64_t> store::insert_charge(const charge_record& c) {
-    auto& st = st_->insert_sent_charge;
+    auto& st = st_->insert_charge;
     st.bind(1, c.subscription_id)
         .bind(2, c.period_index)
         .bind(3, c.period_start)

@@ -3,11 +3,10 @@
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 
-#include <filesystem>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>

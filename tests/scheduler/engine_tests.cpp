@@ -991,7 +991,7 @@ TEST_CASE("a charge held behind a gate is not sent once its subscription cancels
     h.run_at("2024-01-01T01:00:00Z");
     REQUIRE(h.state(first, 0) == charge_state::paid);
     REQUIRE(h.store->charges_of_subscription(second).empty());  // held by the hourly cap
-    h.store->set_cancel_at_period_end(second, true, 0);  // billingctl cancel --at-period-end
+    h.store->set_cancel_at_period_end(second, true, 0);         // billingctl cancel --at-period-end
     h.run_at("2024-01-01T02:00:01Z");
     CHECK(h.store->charges_of_subscription(second).empty());
     CHECK(h.store->find_subscription(second)->status == subscription_status::canceled);
@@ -1064,4 +1064,86 @@ TEST_CASE("refusals of re-used merchant_uids do not open the breaker for healthy
     h.run_at("2024-01-02T01:00:00Z");  // dunning resends refused, healthy charges due
     CHECK_FALSE(h.eng().breaker().open);
     for (auto sub : healthy) CHECK(h.state(sub, 0) == charge_state::paid);
+}
+
+// --- what a charge costs the database ---
+
+TEST_CASE("a paid charge writes six rows: four inserted, two updated, no event for sending") {
+    harness h;
+    const auto sub = h.add("cust", "2024-01-01");
+    h.run_at("2024-01-01T01:00:00Z");  // period 0, and the new row's first schedule
+    h.sql(
+        "CREATE TABLE counted (tbl TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+        "INSERT INTO counted VALUES ('charges', 0), ('subscriptions', 0);"
+        "CREATE TRIGGER count_charges AFTER UPDATE ON charges "
+        "BEGIN UPDATE counted SET n = n + 1 WHERE tbl = 'charges'; END;"
+        "CREATE TRIGGER count_subscriptions AFTER UPDATE ON subscriptions "
+        "BEGIN UPDATE counted SET n = n + 1 WHERE tbl = 'subscriptions'; END;");
+    const auto rows = [&](const char* table) {
+        return count_rows(h.db_path(), std::string{"SELECT count(*) FROM "} + table);
+    };
+    const auto charges = rows("charges"), attempts = rows("attempts"), events = rows("events");
+    const auto s = h.run_at("2024-02-01T01:00:00Z");
+    REQUIRE(s.paid == 1);
+    CHECK(h.state(sub, 1) == charge_state::paid);
+    CHECK(rows("charges") - charges == 1);
+    CHECK(rows("attempts") - attempts == 2);  // the request and its answer
+    CHECK(rows("events") - events == 1);      // charge.paid
+    CHECK(count_rows(h.db_path(), "SELECT n FROM counted WHERE tbl = 'charges'") == 1);
+    CHECK(count_rows(h.db_path(), "SELECT n FROM counted WHERE tbl = 'subscriptions'") == 1);
+    CHECK(count_rows(h.db_path(),
+                     "SELECT count(*) FROM events WHERE kind = 'charge.paid' AND "
+                     "json_extract(data, '$.period_index') = 1 AND "
+                     "json_extract(data, '$.amount') = 9900 AND "
+                     "json_extract(data, '$.period_end') = 1709254800") == 1);
+    // The paid answer matched its request: its raw body is not kept.
+    CHECK(count_rows(h.db_path(),
+                     "SELECT count(*) FROM attempts WHERE phase = 'answer' AND "
+                     "outcome = 'paid' AND raw_answer IS NOT NULL") == 0);
+}
+
+TEST_CASE("a period that falls due while the one before is open waits, then is charged once") {
+    harness h;
+    h.config.dunning.retry_after = {std::chrono::days{2}, std::chrono::days{4}};
+    const auto sub = h.add("flaky", "2024-01-01", 9900, "day");
+    h.gw.behaviour["flaky"] = "decline_first:2";
+    h.run_at("2024-01-01T01:00:00Z");
+    REQUIRE(h.state(sub, 0) == charge_state::declined);
+    // Day 1: period 1 is due, period 0 waits for its dunning day: nothing new is created.
+    auto s = h.run_at("2024-01-02T01:00:00Z");
+    CHECK(s.sent == 0);
+    CHECK(h.store->charges_of_subscription(sub).size() == 1);
+    CHECK_FALSE(h.store->find_subscription(sub)->next_due_at.has_value());
+    CHECK(h.store->find_subscription(sub)->next_period == 1);
+    // Day 3: period 0 is declined again; still nothing for the periods after it.
+    h.run_at("2024-01-03T01:00:00Z");
+    CHECK(h.store->charges_of_subscription(sub).size() == 1);
+    // Day 5: period 0 is paid; the schedule goes on from today's period (catch-up policy).
+    s = h.run_at("2024-01-05T01:00:00Z");
+    CHECK(h.state(sub, 0) == charge_state::paid);
+    CHECK(h.state(sub, 4) == charge_state::paid);
+    CHECK(h.store->charges_of_subscription(sub).size() == 2);
+    CHECK(h.gw.paid_count(h.uid(sub, 0)) == 1);
+    CHECK(h.gw.paid_count(h.uid(sub, 4)) == 1);
+    CHECK(h.store->find_subscription(sub)->next_period == 5);
+}
+
+TEST_CASE("a new period the database refuses is undone and flagged; the others are charged") {
+    harness h;
+    h.config.max_in_flight = 8;
+    const auto a = h.add("good_a", "2024-01-01");
+    const auto bad = h.add("bad", "2024-01-01");
+    const auto b = h.add("good_b", "2024-01-01");
+    // A trigger an operator added refuses this customer's charge row (SQLITE_CONSTRAINT).
+    h.sql(
+        "CREATE TRIGGER refuse_bad BEFORE INSERT ON charges WHEN NEW.customer_uid = 'bad' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END;");
+    const auto s = h.run_at("2024-01-01T01:00:00Z");
+    CHECK(s.paid == 2);
+    CHECK(h.state(a, 0) == charge_state::paid);
+    CHECK(h.state(b, 0) == charge_state::paid);
+    CHECK(h.store->charges_of_subscription(bad).empty());
+    const auto flagged = h.store->find_subscription(bad);
+    CHECK(flagged->needs_attention.value_or("").find("refused by a trigger") != std::string::npos);
+    CHECK(h.gw.ledger.size() == 2);
 }

@@ -344,3 +344,66 @@ TEST_CASE("a version 1 database keeps its charges' merchant_uids and its prefix"
     const auto next = s.insert_subscription(sample_subscription());
     CHECK(next == 9);
 }
+
+TEST_CASE("schema 4 moves a subscription past its charged period and keeps ids and rows") {
+    temp_db t;
+    {
+        // A version 3 database: the first three migrations, one subscription whose period 0
+        // is open (next_period pointed at it then), one that was deleted.
+        sqlite3* db = nullptr;
+        sqlite3_open(t.path.c_str(), &db);
+        for (int v = 0; v < 3; ++v)
+            REQUIRE(sqlite3_exec(db, std::string{migrations()[v].sql}.c_str(), nullptr, nullptr,
+                                 nullptr) == SQLITE_OK);
+        const char* rows =
+            "PRAGMA user_version = 3;"
+            "INSERT INTO subscriptions (id, customer_uid, amount, order_name, interval_unit, "
+            "anchor_date, next_period, next_due_at) VALUES (7, 'c', 9900, 'n', 'month', "
+            "'2024-01-01', 0, NULL), (8, 'd', 9900, 'n', 'month', '2024-01-01', 2, 1706749200),"
+            "(9, 'e', 9900, 'n', 'month', '2024-01-01', 0, NULL);"
+            "DELETE FROM subscriptions WHERE id = 9;"
+            "INSERT INTO charges (subscription_id, period_index, period_start, merchant_uid, "
+            "customer_uid, amount, currency, order_name, state, created_at, updated_at) VALUES "
+            "(7, 0, 0, 'shop-a-p0', 'c', 9900, 'KRW', 'n', 'declined', 0, 0),"
+            "(8, 1, 0, 'shop-b-p1', 'd', 9900, 'KRW', 'n', 'paid', 0, 0);"
+            "INSERT INTO attempts (at, charge_id, kind, phase) VALUES (1, 1, 'charge', 'request');"
+            // An operator's view, and a row written with the checks bypassed.
+            "CREATE VIEW my_report AS SELECT count(*) AS n FROM charges JOIN subscriptions s "
+            "ON s.id = charges.subscription_id;"
+            "PRAGMA ignore_check_constraints = ON;"
+            "INSERT INTO subscriptions (id, customer_uid, amount, order_name, interval_unit, "
+            "anchor_date) VALUES (11, 'f', 0, 'n', 'fortnight', '2024-01-01');"
+            "PRAGMA ignore_check_constraints = OFF;";
+        REQUIRE(sqlite3_exec(db, rows, nullptr, nullptr, nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    store s(t.options());
+    CHECK(s.db().schema_version() == static_cast<int>(migrations().size()));
+    CHECK(s.find_subscription(11)->amount == 0);  // kept as it was: billingd flags it
+    {
+        statement view(s.db(), "SELECT n FROM my_report");
+        REQUIRE(view.step());
+        CHECK(view.int64(0) == 2);
+    }
+    // The checks are on again for this connection after the migration.
+    CHECK_THROWS_AS(s.db().exec("UPDATE subscriptions SET amount = 0 WHERE id = 7"),
+                    constraint_error);
+    CHECK(s.find_subscription(7)->next_period == 1);  // waits on its open period 0
+    CHECK_FALSE(s.find_subscription(7)->next_due_at.has_value());
+    CHECK(s.find_subscription(8)->next_period == 2);  // no charge at period 2: unchanged
+    CHECK(s.find_subscription(8)->next_due_at == std::optional<std::int64_t>{1706749200});
+    CHECK(s.find_charge(1)->merchant_uid == "shop-a-p0");
+    CHECK(s.attempts_of_charge(1).size() == 1);
+    CHECK(run_raw(t.path, "PRAGMA foreign_key_check").empty());
+    CHECK(s.insert_subscription(sample_subscription()) == 12);  // ids are never reused
+    // No value list is checked through IN on the charge path (see the migration).
+    for (const char* table : {"charges", "attempts", "subscriptions"}) {
+        statement sql(s.db(), "SELECT sql FROM sqlite_master WHERE name = ?1");
+        sql.bind(1, table);
+        REQUIRE(sql.step());
+        const auto text = sql.text(0);
+        CHECK_MESSAGE(text.find("state IN") == std::string::npos, table);
+        CHECK_MESSAGE(text.find("status IN") == std::string::npos, table);
+        CHECK_MESSAGE(text.find("kind IN") == std::string::npos, table);
+    }
+}
