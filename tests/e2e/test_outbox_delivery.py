@@ -88,7 +88,10 @@ def test_signed_webhook_and_exec_hook(sim):
     install = ws.install_id()
     expected = [f"evt_{install}_{i}" for i, _ in merchant_events(ws)]
     got = rx.delivered()
-    check([g[0] for g in got] == expected, f"webhook got {[g[0] for g in got]}, want {expected}")
+    # Concurrent attempts (max_in_flight) may overtake each other across subscriptions only.
+    check(sorted(g[0] for g in got) == sorted(expected),
+          f"webhook got {[g[0] for g in got]}, want {expected}")
+    delivered_once_in_order(ws, rx)
     types = [g[1]["type"] for g in got]
     for t in ("subscription.created", "subscription.paused", "subscription.resumed",
               "subscription.cancel_at_period_end"):
@@ -123,7 +126,8 @@ def test_signed_webhook_and_exec_hook(sim):
     before = len(rx.delivered())
     r = ws.once()
     again = rx.delivered()[before:]
-    check([g[0] for g in again] == [f"evt_{install}_{first_id}"] and again[0][3] == got[0][3],
+    original = next(g[3] for g in got if g[0] == f"evt_{install}_{first_id}")
+    check([g[0] for g in again] == [f"evt_{install}_{first_id}"] and again[0][3] == original,
           f"redelivered with the same id and body: {[g[0] for g in again]}")
     for args, code in ((["events", "redeliver", "999999"], 65),
                        (["events", "redeliver"], 64),
