@@ -1,5 +1,6 @@
 #include "daemon/config.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -140,6 +141,15 @@ class table_reader {
         return v;
     }
 
+    std::optional<bool> boolean(std::string_view key) const {
+        const toml::node* node = table_.get(key);
+        if (!node) return std::nullopt;
+        const auto* value = node->as_boolean();
+        if (!value)
+            fail(key, fmt::format("must be true or false, not {}", type_name(node->type())));
+        return value->get();
+    }
+
     std::optional<std::string> string(std::string_view key) const {
         const toml::node* node = table_.get(key);
         if (!node) return std::nullopt;
@@ -253,6 +263,22 @@ void read_billing(const table_reader& r, config& c) {
         c.engine.quiet = *q;
     }
     if (auto v = r.integer("batch_size", 1, 100'000)) c.engine.batch_size = static_cast<int>(*v);
+    if (auto v = r.string("reporting_time_zone")) {
+        if (!calendar::find_zone(*v)) {
+            r.fail("reporting_time_zone",
+                   fmt::format("unknown time zone '{}' (expected an IANA name such as Asia/Seoul)",
+                               *v));
+        }
+        c.reporting_time_zone = *v;
+    }
+}
+
+void read_metrics(const table_reader& r, config& c) {
+    auto& m = c.metrics;
+    if (auto v = r.boolean("allow_non_loopback")) m.allow_non_loopback = *v;
+    if (auto v = r.string("listen"); v && !v->empty()) {
+        if (auto problem = parse_metrics_listen(*v, m)) r.fail("listen", *problem);
+    }
 }
 
 void read_retry(const table_reader& r, config& c) {
@@ -387,7 +413,8 @@ config from_table(const toml::table& root, const std::string& source) {
     c.source = source;
     const table_reader top(
         root, "", source,
-        {"database", "portone", "billing", "retry", "guardrails", "breaker", "log", "events"});
+        {"database", "portone", "billing", "retry", "guardrails", "breaker", "log", "metrics",
+         "events"});
     if (auto v = top.string("database")) {
         if (v->empty()) top.fail("database", "must not be empty");
         c.database = *v;
@@ -401,8 +428,9 @@ config from_table(const toml::table& root, const std::string& source) {
                                      "lookup_timeout_ms", "max_response_bytes", "max_in_flight",
                                      "max_requests_per_second", "ca_file"}),
                  c.portone);
-    read_billing(section("billing", {"time_zone", "charge_time", "merchant_uid_prefix",
-                                     "max_catch_up_periods", "quiet_hours", "batch_size"}),
+    read_billing(section("billing",
+                         {"time_zone", "charge_time", "merchant_uid_prefix", "max_catch_up_periods",
+                          "quiet_hours", "batch_size", "reporting_time_zone"}),
                  c);
     read_retry(
         section("retry", {"transient_base_seconds", "transient_cap_seconds", "transient_max_tries",
@@ -418,12 +446,8 @@ config from_table(const toml::table& root, const std::string& source) {
                                      "halt_probe_seconds"}),
                  c);
     read_log(section("log", {"level"}), c);
-    read_events(section("events", {"webhook_url", "exec", "max_in_flight", "connect_timeout_ms",
-                                   "webhook_timeout_ms", "exec_timeout_ms", "ca_file",
-                                   "retry_base_seconds", "retry_max_seconds",
-                                   "retry_horizon_seconds", "notice_days_day", "notice_days_week",
-                                   "notice_days_month", "notice_days_year"}),
-                c.events);
+        {"database", "portone", "billing", "retry", "guardrails", "breaker", "log", "metrics",
+         "events"});
 
     c.engine.max_in_flight = c.portone.max_in_flight;
     c.engine.in_progress_floor = trust_floor(c);
@@ -432,6 +456,55 @@ config from_table(const toml::table& root, const std::string& source) {
 }
 
 }  // namespace
+
+std::optional<std::string> parse_metrics_listen(std::string_view listen, metrics_config& out) {
+    out.listen = std::string(listen);
+    out.address.clear();
+    out.unix_path.clear();
+    out.port = 0;
+    if (listen.rfind("unix:", 0) == 0) {
+        const auto path = listen.substr(5);
+        if (path.empty() || path.front() != '/')
+            return "a unix socket needs an absolute path: unix:/run/billingd/metrics.sock";
+        if (path.size() > 100) return "the unix socket path is too long (at most 100 bytes)";
+        out.unix_path = std::string(path);
+        return std::nullopt;
+    }
+    const auto colon = listen.rfind(':');
+    if (colon == std::string_view::npos)
+        return fmt::format("'{}' is not ADDRESS:PORT (e.g. 127.0.0.1:9464) or unix:/PATH", listen);
+    std::string host(listen.substr(0, colon));
+    const auto port_text = listen.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    if (host == "localhost") host = "127.0.0.1";
+    int port = 0;
+    if (port_text.empty() || port_text.size() > 5 ||
+        port_text.find_first_not_of("0123456789") != std::string_view::npos ||
+        (port = std::stoi(std::string(port_text))) < 1 || port > 65535)
+        return fmt::format("'{}': the port must be 1 to 65535", listen);
+    unsigned char buffer[16];
+    bool loopback = false;
+    if (inet_pton(AF_INET, host.c_str(), buffer) == 1) {
+        loopback = buffer[0] == 127;
+    } else if (inet_pton(AF_INET6, host.c_str(), buffer) == 1) {
+        static const unsigned char v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                      0, 0, 0, 0, 0, 0, 0, 1};
+        loopback = std::equal(buffer, buffer + 16, v6_loopback);
+    } else {
+        return fmt::format(
+            "'{}': the address must be an IP literal (127.0.0.1, [::1]) or localhost", listen);
+    }
+    if (!loopback && !out.allow_non_loopback)
+        return fmt::format(
+            "'{}' is not a loopback address: metrics tell whoever connects how much "
+            "money is in doubt; use 127.0.0.1, [::1] or a unix socket, or set "
+            "allow_non_loopback = true in [metrics] to expose them",
+            listen);
+    out.address = host;
+    out.port = static_cast<unsigned short>(port);
+    return std::nullopt;
+}
 
 std::chrono::seconds trust_floor(const config& c) {
     using std::chrono::duration_cast;

@@ -62,6 +62,22 @@ struct events_config {
     bool any_channel() const { return !webhook_url.empty() || !exec_command.empty(); }
 };
 
+// [metrics]: the Prometheus endpoint (off unless `listen` is set).
+struct metrics_config {
+    // "127.0.0.1:9464", "[::1]:9464" or "unix:/run/billingd/metrics.sock"; empty: off.
+    std::string listen;
+    // An address that is not loopback is refused unless this is true (the metrics tell
+    // anyone who can connect how much money is in doubt).
+    bool allow_non_loopback = false;
+    // Parsed from `listen` (not a unix socket): an IP literal and a port.
+    std::string address;
+    unsigned short port = 0;
+    std::string unix_path;
+};
+
+// Splits and checks a [metrics] listen value; an error message, or nullopt when valid.
+std::optional<std::string> parse_metrics_listen(std::string_view listen, metrics_config& out);
+
 struct config {
     std::string source;  // the file it was read from
     std::string database = "/var/lib/billingd/billingd.db";
@@ -74,6 +90,10 @@ struct config {
     // [retry] in_progress_margin_seconds: added to connect + charge timeout for the trust floor.
     std::chrono::seconds in_progress_margin{30};
     events_config events;
+    // [billing] reporting_time_zone: the zone of the operator views' local dates (the
+    // operator_views migration); defaults to time_zone.
+    std::string reporting_time_zone;
+    metrics_config metrics;
 };
 
 // Looks up an environment variable; std::nullopt when unset. Tests inject their own.

@@ -20,10 +20,6 @@
 
 namespace billingd::daemon {
 
-std::string_view version() {
-    return BILLINGD_VERSION;
-}
-
 namespace {
 
 struct command_line {

@@ -20,12 +20,14 @@
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <memory>
 
 #include "calendar/calendar.hpp"
 #include "daemon/lock_file.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
+#include "daemon/observability.hpp"
 #include "daemon/outbox_service.hpp"
 #include "daemon/report.hpp"
 #include "daemon/runtime.hpp"
@@ -69,6 +71,9 @@ class runner {
           sleep_timer_(io),
           watchdog_timer_(io),
           grace_timer_(io) {}
+
+    // Called after every completed pass (metrics, revenue roll-up).
+    void after_pass(std::function<void()> f) { after_pass_ = std::move(f); }
 
     // Runs until a signal stops it. Returns the exit code.
     int run() {
@@ -119,6 +124,7 @@ class runner {
                 const scheduler::pass_summary summary = co_await engine_.run_pass();
                 log_pass(summary);
                 outbox_.after_pass();
+                if (after_pass_) after_pass_();
                 failures = 0;
             } catch (const std::exception& e) {
                 // Infrastructure failure (disk, corrupt database): log once, back off, and give
@@ -237,6 +243,7 @@ class runner {
     }
 
     std::chrono::seconds shutdown_grace_;
+    std::function<void()> after_pass_;
     asio::io_context& io_;
     storage::store& store_;
     scheduler::engine& engine_;
@@ -261,11 +268,14 @@ int run_daemon(const config& cfg) {
 
     auto store = open_store(cfg);
     asio::io_context io;
-    auto gateway = open_gateway(io, cfg);
+    observability obs(cfg);
+    auto gateway = obs.observe(open_gateway(io, cfg));
     const scheduler::system_clock clock;
     store->mark_live(clock.now().time_since_epoch().count());
+    obs.attach(*store, clock.now().time_since_epoch().count());
     scheduler::engine engine(*store, *gateway, clock, cfg.engine);
-    engine.on_decision(log_decision);
+    engine.on_decision([&obs](const scheduler::decision& d) { obs.decision(d); });
+    obs.serve(io, engine, clock);
     notify::ready("database open and migrated");
 
     if (const int recovered = engine.recover(); recovered > 0) {
@@ -281,6 +291,7 @@ int run_daemon(const config& cfg) {
     }
     outbox_service outbox(io, *store, clock, cfg);
     runner r(io, *store, engine, outbox, clock, shutdown_grace_for(cfg));
+    r.after_pass([&] { obs.pass_completed(*store, clock.now().time_since_epoch().count()); });
     return r.run();
 }
 

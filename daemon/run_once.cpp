@@ -15,6 +15,7 @@
 #include "calendar/calendar.hpp"
 #include "daemon/lock_file.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/observability.hpp"
 #include "daemon/outbox_service.hpp"
 #include "daemon/report.hpp"
 #include "daemon/runtime.hpp"
@@ -63,6 +64,9 @@ int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of,
             calendar::format_utc(std::chrono::sys_seconds{std::chrono::seconds{*live}})));
     }
     asio::io_context io;
+    // No endpoint under --once; the reporting zone and the revenue roll-up are kept up.
+    observability obs(cfg);
+    obs.attach(*store, clock->now().time_since_epoch().count());
     auto gateway = open_gateway(io, cfg);
     scheduler::engine_config engine_cfg = cfg.engine;
     engine_cfg.settle_unknown_immediately = true;
@@ -112,6 +116,7 @@ int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of,
     if (!result) throw std::runtime_error("the charging pass did not complete");
 
     log_pass(*result);
+    obs.pass_completed(*store, clock->now().time_since_epoch().count());
     const attention_report now = read_attention(*store);
     const bool attention = now.any() || result->halted || result->work_left;
     if (result->halted) spdlog::error("charging halted reason={}", result->halt_reason);

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "daemon/config.hpp"
+#include "daemon/version.hpp"
 
 namespace billingd::daemon {
 
@@ -25,7 +26,6 @@ inline constexpr int locked = 75;          // EX_TEMPFAIL: another billingd hold
 inline constexpr int config = 78;          // EX_CONFIG: bad configuration or missing secrets
 }  // namespace exit_code
 
-std::string_view version();
 
 // A request the command line may not make of this database (exit 64).
 class usage_error : public std::runtime_error {

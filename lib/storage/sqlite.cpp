@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <string>
 
 #include "storage/migrations.hpp"
@@ -238,8 +239,17 @@ write_transaction::~write_transaction() {
 }
 
 void write_transaction::commit() {
+    const commit_observer& observer = db_.observer();
+    if (!observer.observe) {
+        db_.exec("COMMIT");
+        open_ = false;
+        return;
+    }
+    // steady_clock measures a duration; it is not the injected wall clock of the scheduler.
+    const auto started = std::chrono::steady_clock::now();
     db_.exec("COMMIT");
     open_ = false;
+    observer.observe(observer.context, std::chrono::steady_clock::now() - started);
 }
 
 savepoint::savepoint(connection& db) : db_(db) {

@@ -91,6 +91,13 @@ struct open_options {
     std::function<void(std::string_view what)> on_busy;
 };
 
+// Told how long each write_transaction's COMMIT took (metrics). A plain function pointer and
+// a context: when none is set, commit() does not even read the clock.
+struct commit_observer {
+    void (*observe)(void* context, std::chrono::nanoseconds took) = nullptr;
+    void* context = nullptr;
+};
+
 class connection {
   public:
     // Opens (creating if needed unless read_only), sets pragmas, applies migrations.
@@ -116,11 +123,17 @@ class connection {
     [[noreturn]] void fail(int rc, std::string_view context) const;
     void wait_busy(std::string_view what);
 
+    // Observes the duration of every write_transaction::commit() from now on (one at most;
+    // an empty observer removes it). The context must outlive the connection or the next call.
+    void set_commit_observer(commit_observer observer) { commit_observer_ = observer; }
+    const commit_observer& observer() const { return commit_observer_; }
+
   private:
     void migrate();
 
     open_options options_;
     sqlite3* db_ = nullptr;
+    commit_observer commit_observer_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT. Rolls back in the destructor unless committed.

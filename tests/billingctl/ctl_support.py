@@ -1,6 +1,7 @@
 """Helpers for the billingctl tests: run the binary, a scratch database, rows by hand."""
 import json
 import os
+import pwd
 import sqlite3
 import subprocess
 import tempfile
@@ -9,6 +10,8 @@ import time
 from harness import check  # noqa: F401  (re-exported for the tests)
 
 BILLINGCTL = os.environ.get("BILLINGCTL", "billingctl")
+# The actor billingctl records without --actor and $SUDO_USER: the user's login name.
+LOGIN_NAME = pwd.getpwuid(os.getuid()).pw_name
 
 
 class Ctl:
@@ -20,7 +23,7 @@ class Ctl:
         self.db_path = os.path.join(self.dir, "billing.db")
         self.env = dict(os.environ)
         for name in ("CREDENTIALS_DIRECTORY", "BILLINGD_PORTONE_IMP_KEY",
-                     "BILLINGD_PORTONE_IMP_SECRET"):
+                     "BILLINGD_PORTONE_IMP_SECRET", "SUDO_USER"):
             self.env.pop(name, None)
 
     def run(self, *args, database=True, env=None, timeout=60, user=None):

@@ -2,7 +2,7 @@
 import os
 import time
 
-from ctl_support import Ctl, expect_exit
+from ctl_support import LOGIN_NAME, Ctl, expect_exit
 from harness import check, finish
 
 
@@ -118,7 +118,7 @@ def resolve(ctl, unknown_cid):
           f"given up: {c}")
     check(s["next_period"] == 3 and s["next_due_at"] == 1714438800,  # 2024-04-30 10:00 KST (clamped)
           f"schedule continues with period 3: {s}")
-    check(any(e["kind"] == "charge.resolved" and e["actor"] == "billingctl"
+    check(any(e["kind"] == "charge.resolved" and e["actor"] == LOGIN_NAME
               for e in ctl.events(charge_id=pid)), "resolve event")
     expect_exit(ctl.run("charge", "resolve", pid, "--give-up", "--reason", "again"), 65,
                 "give up a canceled charge")

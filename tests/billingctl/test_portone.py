@@ -47,6 +47,11 @@ def customer_verify(ctl, ws, down):
               f"verify --json: {out}")
         check(set(out) == {"customer_uid", "exists", "card_name", "card_number", "pg_provider"},
               "stable keys")
+    r = ctl.run("--csv", "--config", ws.config_path, "customer", "verify", "cust_2")
+    lines = r.stdout.splitlines()
+    check(r.returncode == 0 and len(lines) == 2 and
+          lines[0] == "customer_uid,exists,card_name,card_number,pg_provider" and
+          lines[1].startswith("cust_2,true,"), f"verify --csv: {r.stdout!r}")
     r = ctl.run("--config", ws.config_path, "customer", "verify", "stranger_1")
     expect_exit(r, 65, "verify an unregistered customer", "no billing key")
     r = ctl.run("--config", down.config_path, "customer", "verify", "cust_1")

@@ -5,7 +5,7 @@ import threading
 import time
 import zoneinfo
 
-from ctl_support import Ctl, expect_exit
+from ctl_support import LOGIN_NAME, Ctl, expect_exit
 from harness import check, finish
 
 
@@ -47,7 +47,7 @@ def add_schedules_period_zero(ctl):
     check(s["buyer_email"] == "kim@example.com", "buyer e-mail stored")
     ev = ctl.events(sid)
     check(len(ev) == 1 and ev[0]["kind"] == "subscription.created" and
-          ev[0]["actor"] == "billingctl", f"creation event by billingctl: {ev}")
+          ev[0]["actor"] == LOGIN_NAME, f"creation event by the login name: {ev}")
     # A Korean order name of exactly 40 characters is valid (characters, not bytes).
     sid2 = ctl.add("--every", "week", "--count", "2", "--currency", "KRW", "--max-periods", "3",
                    name="가" * 40, amount=1250)
@@ -111,7 +111,7 @@ def pause_and_resume_skip_the_paused_periods(ctl):
     c = ctl.charge(cid)
     check(c["state"] == "canceled" and c["next_action_at"] is None,
           f"pause cancels the scheduled charge: {c}")
-    check(any(e["kind"] == "charge.canceled" and e["actor"] == "billingctl"
+    check(any(e["kind"] == "charge.canceled" and e["actor"] == LOGIN_NAME
               for e in ctl.events(charge_id=cid)), "charge cancel event")
     expect_exit(ctl.run("subscription", "pause", sid), 65, "pause twice", "paused")
     before = int(time.time())

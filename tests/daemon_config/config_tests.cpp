@@ -317,3 +317,39 @@ TEST_CASE("missing credentials are a configuration error that says where to put 
         CHECK(message.find("key-value-123") == std::string::npos);
     }
 }
+
+TEST_CASE("metrics are off by default and listen on loopback or a unix socket") {
+    const config off = parse_config_text("", "t");
+    CHECK(off.metrics.listen.empty());
+    CHECK(off.reporting_time_zone == "Asia/Seoul");
+    const config ny = parse_config_text("[billing]\ntime_zone = \"America/New_York\"\n", "t");
+    CHECK(ny.reporting_time_zone == "America/New_York");  // defaults to time_zone
+    const config tokyo =
+        parse_config_text("[billing]\nreporting_time_zone = \"Asia/Tokyo\"\n", "t");
+    CHECK(tokyo.reporting_time_zone == "Asia/Tokyo");
+    CHECK_THROWS_WITH_AS(parse_config_text("[billing]\nreporting_time_zone = \"Mars/Base\"\n", "t"),
+                         doctest::Contains("billing.reporting_time_zone"), config_error);
+
+    const config v4 = parse_config_text("[metrics]\nlisten = \"127.0.0.1:9464\"\n", "t");
+    CHECK(v4.metrics.address == "127.0.0.1");
+    CHECK(v4.metrics.port == 9464);
+    const config v6 = parse_config_text("[metrics]\nlisten = \"[::1]:9464\"\n", "t");
+    CHECK(v6.metrics.address == "::1");
+    const config unix_socket =
+        parse_config_text("[metrics]\nlisten = \"unix:/run/billingd/metrics.sock\"\n", "t");
+    CHECK(unix_socket.metrics.unix_path == "/run/billingd/metrics.sock");
+    CHECK_THROWS_WITH_AS(parse_config_text("[metrics]\nlisten = \"10.0.0.5:9464\"\n", "t"),
+                         doctest::Contains("allow_non_loopback"), config_error);
+    const config exposed = parse_config_text(
+        "[metrics]\nlisten = \"10.0.0.5:9464\"\nallow_non_loopback = true\n", "t");
+    CHECK(exposed.metrics.address == "10.0.0.5");
+    for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "host:9464",
+                            "unix:relative", "127.0.0.1:94x4"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_WITH_AS(
+            parse_config_text(std::string("[metrics]\nlisten = \"") + bad + "\"\n", "t"),
+            doctest::Contains("metrics.listen"), config_error);
+    }
+    CHECK_THROWS_WITH_AS(parse_config_text("[metrics]\nport = 1\n", "t"),
+                         doctest::Contains("unknown key"), config_error);
+}

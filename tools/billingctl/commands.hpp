@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "context.hpp"
 #include "input.hpp"
+#include "metrics/database_gauges.hpp"
 
 namespace billingd::ctl {
 
@@ -29,6 +31,10 @@ void add_charge_commands(CLI::App& app, action& selected);
 void add_customer_commands(CLI::App& app, action& selected);
 // `events pending|dead|redeliver` under the `events` command (events_cmds.cpp).
 void add_delivery_commands(CLI::App* events, action& selected);
+void add_metrics_command(CLI::App& app, action& selected);
+
+// Gauges that other parts add to `billingctl metrics` (the outbox's deliveries).
+std::vector<metrics::gauge_provider> ctl_gauge_providers();
 
 // Selects `run(context, *options)` with `access` to the database when `sub` is the parsed
 // subcommand. `check`, if given, runs at parse time and may throw CLI errors (exit 64).

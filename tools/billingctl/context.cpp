@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -83,6 +85,13 @@ std::string message_of(const storage::error& e, const std::string& opened,
 context::context(global_options options, db_access access)
     : options_(std::move(options)), access_(access) {}
 context::~context() = default;
+
+std::string default_actor() {
+    if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo) return sudo;
+    if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_name && *pw->pw_name)
+        return pw->pw_name;
+    return "uid " + std::to_string(::getuid());
+}
 
 std::int64_t context::now() const {
     return std::chrono::duration_cast<std::chrono::seconds>(

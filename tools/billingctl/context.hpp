@@ -25,12 +25,13 @@ namespace billingd::ctl {
 // sysexits.h values, as documented in `billingctl --help`.
 namespace exit_code {
 inline constexpr int ok = 0;
-inline constexpr int usage = 64;        // bad command line
-inline constexpr int data = 65;         // unknown id, invalid value, illegal transition
-inline constexpr int unavailable = 69;  // PortOne cannot be reached or gave no clear answer
-inline constexpr int software = 70;     // database or internal error
-inline constexpr int config = 78;       // bad or missing configuration or database, or a
-                                        // database this user may not write for a change
+inline constexpr int usage = 64;         // bad command line
+inline constexpr int data = 65;          // unknown id, invalid value, illegal transition
+inline constexpr int unavailable = 69;   // PortOne cannot be reached or gave no clear answer
+inline constexpr int software = 70;      // database or internal error
+inline constexpr int cannot_write = 73;  // an output file cannot be written
+inline constexpr int config = 78;        // bad or missing configuration or database, or a
+                                         // database this user may not write for a change
 }  // namespace exit_code
 
 // What a command does with the database: decides how context::store() opens it.
@@ -61,8 +62,13 @@ struct global_options {
     bool config_given = false;
     std::string database;  // overrides the configuration's `database`
     bool json = false;
-    std::string actor = "billingctl";
+    bool csv = false;
+    std::string actor;  // empty: default_actor()
 };
+
+// Who runs billingctl, for event rows: $SUDO_USER (the person behind sudo), else the login
+// name of the real user id, else "uid N".
+std::string default_actor();
 
 class context {
   public:

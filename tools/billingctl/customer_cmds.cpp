@@ -25,6 +25,9 @@ void run_verify(context& ctx, const verify_options& o) {
                         {"card_name", r.card_name},
                         {"card_number", r.card_number},
                         {"pg_provider", r.pg_provider}});
+        } else if (csv_output_enabled()) {
+            print_csv_row({"customer_uid", "exists", "card_name", "card_number", "pg_provider"});
+            print_csv_row({o.customer_uid, "true", r.card_name, r.card_number, r.pg_provider});
         } else {
             fmt::print("customer_uid  {}\ncard          {}\nnumber        {}\npg            {}\n",
                        o.customer_uid, r.card_name.empty() ? "-" : r.card_name,
@@ -42,6 +45,11 @@ void run_verify(context& ctx, const verify_options& o) {
                             {"card_name", nullptr},
                             {"card_number", nullptr},
                             {"pg_provider", nullptr}});
+            if (csv_output_enabled()) {
+                print_csv_row(
+                    {"customer_uid", "exists", "card_name", "card_number", "pg_provider"});
+                print_csv_row({o.customer_uid, "false", "", "", ""});
+            }
             throw failure(exit_code::data,
                           fmt::format("PortOne has no billing key for customer_uid '{}' ({})",
                                       o.customer_uid, j.message.empty() ? "not found" : j.message));

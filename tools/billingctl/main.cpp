@@ -9,7 +9,9 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "daemon/version.hpp"
 #include "input.hpp"
+#include "output.hpp"
 
 namespace {
 
@@ -21,7 +23,8 @@ constexpr const char* description =
     "IMMEDIATE transaction and writes an event row naming the --actor). Read commands print "
     "aligned tables with amounts in their currency and times in the subscription's time "
     "zone, or JSON with --json (keys are the column names of the schema; instants are UNIX "
-    "seconds, absent values null).";
+    "seconds, absent values null), or CSV with --csv. Every list is cut at --limit rows "
+    "(default 1000) and says so on stderr with the --after value of the next page.";
 
 constexpr const char* footer =
     "Global options may be given before or after the command.\n"
@@ -40,13 +43,15 @@ constexpr const char* footer =
     "Exit codes: 0 ok, 64 bad command line (unknown command or option, missing argument, a\n"
     "number that is not plain base 10), 65 bad data (unknown id, invalid value: a number out\n"
     "of its range, text with control characters or invalid UTF-8, an anchor far in the past;\n"
-    "illegal transition), 69 PortOne unavailable, 70 database or internal error, 78 bad or\n"
+    "illegal transition), 69 PortOne unavailable, 70 database or internal error, 73 a\n"
+    "metrics --output file that cannot be written, 78 bad or\n"
     "missing configuration or database, a database this user may not write for a command\n"
     "that changes it, or one whose schema this billingctl cannot read without migrating it.\n\n"
     "Examples:\n"
     "  billingctl --database /var/lib/billingd/billingd.db subscription list\n"
     "  billingctl subscription add --customer-uid cust_42 --amount 9900 --name \"Pro plan\"\n"
     "  billingctl --json parked\n"
+    "  billingctl --csv subscription list --limit 500 --after 1000 > page.csv\n"
     "Run `billingctl COMMAND --help` (e.g. `billingctl subscription add --help`) for details.";
 
 int run(int argc, char** argv) {
@@ -59,18 +64,23 @@ int run(int argc, char** argv) {
                        ->capture_default_str();
     app.add_option("--database", g.database,
                    "SQLite database; overrides the configuration's `database`");
-    app.add_flag("--json", g.json, "print machine-readable JSON instead of tables");
+    auto* json = app.add_flag("--json", g.json, "print machine-readable JSON instead of tables");
+    app.add_flag("--csv", g.csv,
+                 "print CSV (RFC 4180: a header row, CRLF) instead of tables, for spreadsheets")
+        ->excludes(json);
     app.add_option("--actor", g.actor,
                    "who is acting, recorded in event rows (1-100 characters, no control "
-                   "characters)")
-        ->capture_default_str()
+                   "characters); default: $SUDO_USER, else the login name")
         ->check([](const std::string& v) { return v.empty() ? "must not be empty" : ""; });
+    app.set_version_flag("--version", "billingctl " + std::string{billingd::daemon::version()},
+                         "print the version and exit");
 
     action selected;
     add_subscription_commands(app, selected);
     add_customer_commands(app, selected);
     add_read_commands(app, selected);
     add_charge_commands(app, selected);
+    add_metrics_command(app, selected);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -80,6 +90,8 @@ int run(int argc, char** argv) {
         return e.code();
     }
     g.config_given = config->count() > 0;
+    if (g.actor.empty()) g.actor = default_actor();
+    set_csv_output(g.csv);
 
     context ctx{g, selected.access};
     try {

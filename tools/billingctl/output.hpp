@@ -23,7 +23,8 @@ class table {
     explicit table(std::vector<std::string> headers);
     void add(std::vector<std::string> row);
     bool empty() const { return rows_.empty(); }
-    // Prints the header and rows with columns padded to their widest cell; "(none)" if empty.
+    // Prints the header and rows with columns padded to their widest cell (display width);
+    // "(none)" if empty. With --csv: CSV with a header row.
     void print() const;
 
   private:
@@ -31,8 +32,19 @@ class table {
     std::vector<std::vector<std::string>> rows_;
 };
 
-// Display width of UTF-8 text in code points.
+// Display width of UTF-8 text in terminal columns, like wcwidth(3) but independent of the
+// locale: Hangul syllables, CJK and emoji count 2, combining marks and joiners 0.
 std::size_t text_length(std::string_view utf8);
+int code_point_width(char32_t c);
+
+// --csv: table::print() writes RFC 4180 CSV (header row, CRLF) instead of aligned columns.
+void set_csv_output(bool on);
+bool csv_output_enabled();
+void print_csv_row(const std::vector<std::string>& cells);
+
+// Lists are cut at --limit rows; when more rows follow, says so on stderr with the --after
+// value that continues the list (stdout stays a clean table, CSV or JSON).
+void note_cut(std::int64_t limit, std::int64_t last_id, std::string_view what);
 
 // "9,900 KRW", "12.50 USD" (amounts are in the currency's minor unit).
 std::string format_amount(std::int64_t amount, std::string_view currency);

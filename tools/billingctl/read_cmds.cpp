@@ -8,6 +8,8 @@
 #include "calendar/calendar.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+#include "paging.hpp"
+#include "time_input.hpp"
 
 namespace billingd::ctl {
 namespace {
@@ -17,8 +19,23 @@ using domain::charge_state;
 struct read_options {
     std::int64_t id = 0;
     std::string as_of;
-    int limit = 10000;
+    page paging;
+    // The second kind of rows of due (charges) and parked (subscriptions): continue after
+    // this id, the first kind being done. -1: not given.
+    std::int64_t second_after = -1;
 };
+
+// Prints `rows` as JSON (an array) or a table via `print`, and the cut note.
+template <typename Row, typename Print>
+void emit_list(context& ctx, const std::vector<Row>& rows, std::optional<std::int64_t> cut,
+               const read_options& o, std::string_view what, Print print) {
+    if (ctx.json()) {
+        print_json(to_json(rows));
+    } else {
+        print(rows);
+    }
+    if (cut) note_cut(o.paging.limit, *cut, what);
+}
 
 zone_cache zones_of(context& ctx) {
     return zone_cache{[&ctx](std::int64_t id) -> std::optional<std::string> {
@@ -44,21 +61,24 @@ void print_charges(const std::vector<storage::charge_record>& rows, zone_cache& 
 
 void run_charges(context& ctx, const read_options& o) {
     const auto s = ctx.subscription(o.id);
-    const auto rows = ctx.store().charges_of_subscription(s.id);
-    if (ctx.json()) return print_json(to_json(rows));
+    std::optional<std::int64_t> cut;
+    const auto rows = slice(ctx.store().charges_of_subscription(s.id), o.paging, cut);
     auto zones = zones_of(ctx);
-    print_charges(rows, zones);
+    emit_list(ctx, rows, cut, o, "charges", [&](const auto& r) { print_charges(r, zones); });
 }
 
 void run_attempts(context& ctx, const read_options& o) {
     const auto c = ctx.charge(o.id);
-    const auto rows = ctx.store().attempts_of_charge(c.id);
+    std::optional<std::int64_t> cut;
+    const auto rows = slice(ctx.store().attempts_of_charge(c.id), o.paging, cut);
+    if (cut) note_cut(o.paging.limit, *cut, "journal rows");
     if (ctx.json()) return print_json(to_json(rows));
     const auto z = zones_of(ctx).of(c.subscription_id);
-    fmt::print("charge {} ({}, {}, {}): {} request(s)\n", c.id, c.merchant_uid,
-               format_amount(c.amount, c.currency), domain::to_string(c.state),
-               std::count_if(rows.begin(), rows.end(),
-                             [](const auto& a) { return a.phase == "request"; }));
+    if (!csv_output_enabled())
+        fmt::print("charge {} ({}, {}, {}): {} request(s)\n", c.id, c.merchant_uid,
+                   format_amount(c.amount, c.currency), domain::to_string(c.state),
+                   std::count_if(rows.begin(), rows.end(),
+                                 [](const auto& a) { return a.phase == "request"; }));
     table t{{"ID", "AT", "KIND", "PHASE", "FOR", "#", "HTTP", "CODE", "OUTCOME", "IMP_UID", "MS",
              "SUMMARY / MESSAGE"}};
     for (const auto& a : rows) {
@@ -73,7 +93,9 @@ void run_attempts(context& ctx, const read_options& o) {
 
 void run_events(context& ctx, const read_options& o) {
     const auto s = ctx.subscription(o.id);
-    const auto rows = ctx.store().events_of_subscription(s.id);
+    std::optional<std::int64_t> cut;
+    const auto rows = slice(ctx.store().events_of_subscription(s.id), o.paging, cut);
+    if (cut) note_cut(o.paging.limit, *cut, "events");
     if (ctx.json()) return print_json(to_json(rows));
     table t{{"ID", "AT", "CHARGE", "KIND", "FROM", "TO", "ACTOR", "DETAIL"}};
     for (const auto& e : rows)
@@ -82,24 +104,98 @@ void run_events(context& ctx, const read_options& o) {
     t.print();
 }
 
+constexpr std::string_view due_subscriptions_sql =
+    "SELECT id FROM subscriptions WHERE next_due_at IS NOT NULL AND next_due_at <= ?1 "
+    "AND needs_attention IS NULL AND (status = 'trialing' OR status = 'active' OR "
+    "status = 'past_due') "
+    "AND id > ?2 ORDER BY id LIMIT ?3";
+constexpr std::string_view due_charges_sql =
+    "SELECT id FROM charges WHERE next_action_at IS NOT NULL AND next_action_at <= ?1 "
+    "AND id > ?2 ORDER BY id LIMIT ?3";
+constexpr std::string_view parked_charges_sql =
+    "SELECT id FROM charges WHERE (state = 'sending' OR state = 'unknown' OR state = 'reconciling' OR "
+    "state = 'parked') "
+    "AND state = 'parked' AND ?1 = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+constexpr std::string_view attention_sql =
+    "SELECT id FROM subscriptions WHERE needs_attention IS NOT NULL AND ?1 = ?1 AND id > ?2 "
+    "ORDER BY id LIMIT ?3";
+constexpr std::string_view in_doubt_sql =
+    "SELECT id FROM charges WHERE (state = 'sending' OR state = 'unknown' OR state = 'reconciling' OR "
+    "state = 'parked') "
+    "AND state <> 'parked' AND id > ?1 ORDER BY id LIMIT ?2";
+
+// A list of two kinds of rows (due: subscriptions then charges; parked: charges then
+// subscriptions), both in id order, cut at --limit rows in all. `next` is the option that
+// continues it ("--after 42", "--after-charge 7"), empty when nothing follows.
+struct two_part_page {
+    std::vector<std::int64_t> first, second;
+    std::string next;
+};
+
+two_part_page page_two(storage::connection& db, std::string_view first_sql,
+                       std::string_view second_sql, std::int64_t t, const read_options& o,
+                       std::string_view second_flag) {
+    two_part_page r;
+    auto bind = [t](storage::statement& st) { st.bind(1, t); };
+    std::optional<std::int64_t> cut;
+    if (o.second_after < 0) {
+        r.first = page_of_ids(db, std::string{first_sql}, bind, 2, o.paging, cut);
+        if (cut) {
+            r.next = fmt::format("--after {}", *cut);
+            return r;
+        }
+    }
+    const std::int64_t left = o.paging.limit - static_cast<std::int64_t>(r.first.size());
+    if (left == 0) {
+        if (!page_of_ids(db, std::string{second_sql}, bind, 2, page{1, 0}, cut).empty())
+            r.next = fmt::format("{} 0", second_flag);
+        return r;
+    }
+    r.second = page_of_ids(db, std::string{second_sql}, bind, 2,
+                           page{left, std::max<std::int64_t>(o.second_after, 0)}, cut);
+    if (cut) r.next = fmt::format("{} {}", second_flag, *cut);
+    return r;
+}
+
+void note_next(std::string_view next, std::int64_t limit) {
+    if (next.empty()) return;
+    fmt::print(stderr,
+               "billingctl: showing the first {} rows; more follow: add {} for the next page\n",
+               limit, next);
+}
+
 void run_due(context& ctx, const read_options& o) {
     std::int64_t t = ctx.now();
     if (!o.as_of.empty()) {
-        const auto parsed = calendar::parse_utc(o.as_of);
+        const auto parsed = parse_instant(o.as_of);
         if (!parsed)
             throw failure(exit_code::usage,
-                          fmt::format("--as-of: {} is not a UTC time (YYYY-MM-DDTHH:MM:SSZ, "
-                                      "'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD)",
+                          fmt::format("--as-of: {} is not an RFC 3339 time (e.g. "
+                                      "2026-12-01T10:00:00+09:00 or 2026-12-01T01:00:00Z; also "
+                                      "'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD in UTC)",
                                       shown(o.as_of)));
-        t = to_unix(*parsed);
+        t = *parsed;
     }
-    const auto subs = ctx.store().due_subscriptions(t, o.limit);
-    const auto charges = ctx.store().due_charges(t, o.limit);
+    auto& store = ctx.store();
+    const auto ids =
+        page_two(store.db(), due_subscriptions_sql, due_charges_sql, t, o, "--after-charge");
+    std::vector<storage::subscription_record> subs;
+    std::vector<storage::charge_record> charges;
+    for (auto id : ids.first)
+        if (auto s = store.find_subscription(id)) subs.push_back(*s);
+    for (auto id : ids.second)
+        if (auto c = store.find_charge(id)) charges.push_back(*c);
+    note_next(ids.next, o.paging.limit);
+    const std::string cut_key = ids.next;
     if (ctx.json()) {
-        print_json({{"as_of", t}, {"subscriptions", to_json(subs)}, {"charges", to_json(charges)}});
+        print_json({{"as_of", t},
+                    {"subscriptions", to_json(subs)},
+                    {"charges", to_json(charges)},
+                    {"next_after", cut_key.empty() ? nlohmann::json() : nlohmann::json(cut_key)}});
         return;
     }
-    fmt::print("due at or before {}\n", calendar::format_utc(from_unix(t)));
+    if (!csv_output_enabled())
+        fmt::print("due at or before {}\n", calendar::format_utc(from_unix(t)));
     table out{{"WHAT", "SUB", "CHARGE", "CUSTOMER", "AMOUNT", "DETAIL", "DUE (LOCAL)"}};
     for (const auto& s : subs)
         out.add({"subscription", std::to_string(s.id), "-", s.customer_uid,
@@ -114,24 +210,22 @@ void run_due(context& ctx, const read_options& o) {
     out.print();
 }
 
-std::vector<storage::subscription_record> needing_attention(context& ctx, int limit) {
-    storage::statement st(ctx.store().db(),
-                          "SELECT id FROM subscriptions WHERE needs_attention IS NOT NULL "
-                          "ORDER BY id LIMIT ?1");
-    st.bind(1, limit);
-    std::vector<std::int64_t> ids;
-    while (st.step()) ids.push_back(st.int64(0));
-    std::vector<storage::subscription_record> rows;
-    for (auto id : ids)
-        if (auto s = ctx.store().find_subscription(id)) rows.push_back(*s);
-    return rows;
-}
-
 void run_parked(context& ctx, const read_options& o) {
-    const auto charges = ctx.store().charges_in_state(charge_state::parked, o.limit);
-    const auto subs = needing_attention(ctx, o.limit);
+    auto& store = ctx.store();
+    const auto ids =
+        page_two(store.db(), parked_charges_sql, attention_sql, 0, o, "--after-subscription");
+    std::vector<storage::charge_record> charges;
+    std::vector<storage::subscription_record> subs;
+    for (auto id : ids.first)
+        if (auto c = store.find_charge(id)) charges.push_back(*c);
+    for (auto id : ids.second)
+        if (auto s = store.find_subscription(id)) subs.push_back(*s);
+    note_next(ids.next, o.paging.limit);
     if (ctx.json()) {
-        print_json({{"charges", to_json(charges)}, {"subscriptions", to_json(subs)}});
+        print_json(
+            {{"charges", to_json(charges)},
+             {"subscriptions", to_json(subs)},
+             {"next_after", ids.next.empty() ? nlohmann::json() : nlohmann::json(ids.next)}});
         return;
     }
     auto zones = zones_of(ctx);
@@ -161,6 +255,13 @@ void run_info(context& ctx, const read_options&) {
                      install.live_since ? nlohmann::json(*install.live_since) : nlohmann::json()}});
         return;
     }
+    if (csv_output_enabled()) {
+        table t{{"database", "schema_version", "install_id", "created_at", "live_since"}};
+        t.add({ctx.database_path(), std::to_string(store.db().schema_version()), id,
+               std::to_string(install.created_at), or_dash(install.live_since)});
+        t.print();
+        return;
+    }
     fmt::print("database        {}\n", ctx.database_path());
     fmt::print("schema version  {}\n", store.db().schema_version());
     fmt::print("install id      {}\n", or_dash(install.install_id));
@@ -171,12 +272,12 @@ void run_info(context& ctx, const read_options&) {
 }
 
 void run_in_doubt(context& ctx, const read_options& o) {
+    std::optional<std::int64_t> cut;
     std::vector<storage::charge_record> rows;
-    for (auto state : {charge_state::sending, charge_state::unknown, charge_state::reconciling}) {
-        auto part = ctx.store().charges_in_state(state, o.limit);
-        rows.insert(rows.end(), part.begin(), part.end());
-    }
-    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    for (auto id :
+         page_of_ids(ctx.store().db(), std::string{in_doubt_sql}, nullptr, 1, o.paging, cut))
+        if (auto c = ctx.store().find_charge(id)) rows.push_back(*c);
+    if (cut) note_cut(o.paging.limit, *cut, "charges in doubt");
     if (ctx.json()) return print_json(to_json(rows));
     auto zones = zones_of(ctx);
     table t{{"CHARGE", "SUB", "MERCHANT_UID", "CUSTOMER", "AMOUNT", "STATE", "SENT", "LOOKUPS",
@@ -203,6 +304,7 @@ void add_read_commands(CLI::App& app, action& selected) {
         "billingd acts on it next and the decline or park reason.");
     add_integer(charges, "SUBSCRIPTION_ID", o->id, 1, max_id, "subscription id (1 to 2^53)")
         ->required();
+    add_paging(charges, o->paging, "charges");
     charges->footer("Example:\n  billingctl charges 42");
     on_parsed<read_options>(charges, selected, db_access::read, o, run_charges);
 
@@ -213,6 +315,7 @@ void add_read_commands(CLI::App& app, action& selected) {
         "message). An answer row points at its request in the FOR column; a request without "
         "an answer may have been sent and is reconciled before anything is resent.");
     add_integer(attempts, "CHARGE_ID", o->id, 1, max_id, "charge id (1 to 2^53)")->required();
+    add_paging(attempts, o->paging, "journal rows");
     attempts->footer("Example:\n  billingctl attempts 117");
     on_parsed<read_options>(attempts, selected, db_access::read, o, run_attempts);
 
@@ -227,6 +330,7 @@ void add_read_commands(CLI::App& app, action& selected) {
     events->footer(
         "Examples:\n  billingctl events 42\n  billingctl events pending\n  billingctl events "
         "dead\n  billingctl events redeliver 1234\n  billingctl events redeliver --all-dead");
+    add_paging(events, o->paging, "events");
     add_delivery_commands(events, selected);
     // Runs after a delivery subcommand's callback: only `events ID` selects this one.
     events->callback([events, events_id, &selected, o] {
@@ -242,8 +346,14 @@ void add_read_commands(CLI::App& app, action& selected) {
         "period is due (next_due_at <= t) and charges whose next action (send, resend, "
         "lookup) is due (next_action_at <= t).");
     due->add_option("--as-of", o->as_of,
-                    "UTC time: YYYY-MM-DDTHH:MM:SSZ, 'YYYY-MM-DD HH:MM:SS' or YYYY-MM-DD");
-    due->footer("Examples:\n  billingctl due\n  billingctl due --as-of 2024-02-01T00:00:00Z");
+                    "RFC 3339 time with any offset (2026-12-01T10:00:00+09:00, "
+                    "2026-12-01T01:00:00Z), or 'YYYY-MM-DD HH:MM:SS' / YYYY-MM-DD in UTC");
+    add_paging(due, o->paging, "rows (due subscriptions first, then due charges)");
+    add_integer(due, "--after-charge", o->second_after, 0, max_id,
+                "the due subscriptions are done: show due charges with a larger id");
+    due->footer(
+        "Examples:\n  billingctl due\n  billingctl due --as-of 2024-02-01T09:00:00+09:00\n"
+        "  billingctl due --limit 100 --after 4242");
     on_parsed<read_options>(due, selected, db_access::read, o, run_due);
 
     auto* parked = app.add_subcommand(
@@ -252,6 +362,10 @@ void add_read_commands(CLI::App& app, action& selected) {
         "customer_uid, reconciliation that never settled, guardrail) with the reason, and "
         "subscriptions billingd cannot schedule (needs_attention). Resolve charges with "
         "`billingctl charge retry` or `billingctl charge resolve`.");
+    add_paging(parked, o->paging, "rows (parked charges first, then subscriptions)");
+    add_integer(parked, "--after-subscription", o->second_after, 0, max_id,
+                "the parked charges are done: show subscriptions needing attention with a "
+                "larger id");
     parked->footer("Example:\n  billingctl parked");
     on_parsed<read_options>(parked, selected, db_access::read, o, run_parked);
 
@@ -260,6 +374,7 @@ void add_read_commands(CLI::App& app, action& selected) {
         "Show charges whose money may have moved (sending, unknown, reconciling). billingd "
         "looks each one up at PortOne before anything is sent again; the NEXT LOOKUP column "
         "says when.");
+    add_paging(in_doubt, o->paging, "charges");
     in_doubt->footer("Example:\n  billingctl in-doubt");
     on_parsed<read_options>(in_doubt, selected, db_access::read, o, run_in_doubt);
 

@@ -4,6 +4,7 @@
 // `--anchor 0000-01-01 --every day` must not make billingd account for centuries of periods.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -40,6 +41,15 @@ constexpr std::chrono::local_days latest_anchor{std::chrono::year{9999} / 12 / 3
 constexpr std::int64_t max_count = 1000;       // interval_count, as the schema's CHECK
 constexpr std::int64_t max_trial_days = 3660;  // ten years
 
+// What one charge may be: [guardrails] max_amount_per_charge when configured (at most the
+// schema's bound), else 100,000,000.
+std::int64_t amount_limit(const daemon::config* cfg) {
+    constexpr std::int64_t default_limit = 100'000'000;
+    if (cfg && cfg->engine.max_amount_per_charge > 0)
+        return std::min(cfg->engine.max_amount_per_charge, domain::max_amount);
+    return default_limit;
+}
+
 [[noreturn]] void invalid(const std::string& what) {
     throw failure(exit_code::data, what);
 }
@@ -53,7 +63,16 @@ storage::subscription_record validated(context& ctx, const add_options& o) {
     storage::subscription_record s;
     check_text("--customer-uid", o.customer_uid, 1, 80, true);
     s.customer_uid = o.customer_uid;
-    s.amount = o.amount;  // add_integer checked 1..max_amount
+    // add_integer checked 1..domain::max_amount (the schema's bound); the per-charge limit is
+    // the guardrail billingd would park a larger charge at.
+    const std::int64_t limit = amount_limit(cfg);
+    if (o.amount > limit)
+        invalid(
+            fmt::format("--amount: {} is above the limit of {} per charge ([guardrails] "
+                        "max_amount_per_charge{}); billingd would park such a charge",
+                        o.amount, limit,
+                        cfg && cfg->engine.max_amount_per_charge > 0 ? "" : ", default 100000000"));
+    s.amount = o.amount;
     check_text("--name", o.name, 1, 40);
     s.order_name = o.name;
     if (o.currency.size() != 3 ||
@@ -194,9 +213,9 @@ void add_subscription_add_command(CLI::App& subscription, action& selected) {
                     "white space at either end")
         ->required();
     add_integer(sub, "--amount", o->amount, 1, domain::max_amount,
-                fmt::format("amount per period in the currency's minor unit (KRW: won), 1 to {}, "
-                            "base 10 without leading zeros",
-                            domain::max_amount))
+                "amount per period in the currency's minor unit (KRW: won), 1 to the "
+                "configured [guardrails] max_amount_per_charge (default 100000000), base 10 "
+                "without leading zeros")
         ->required();
     sub->add_option("--name", o->name, "order name shown to the customer, 1-40 characters")
         ->required();

@@ -6,6 +6,7 @@
 #include "calendar/calendar.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+#include "paging.hpp"
 #include "scheduler/engine.hpp"
 
 namespace billingd::ctl {
@@ -18,10 +19,8 @@ struct id_options {
     std::int64_t id = 0;
     std::string status;
     bool at_period_end = false;
-    std::int64_t limit = 1000;
+    page paging;
 };
-
-constexpr std::int64_t max_limit = 1'000'000;
 
 std::string every(const storage::subscription_record& s) {
     return s.interval_count == 1 ? s.interval_unit
@@ -51,7 +50,15 @@ void run_list(context& ctx, const id_options& o) {
                                       shown(o.status)));
         status = o.status;
     }
-    const auto rows = ctx.store().list_subscriptions(status, static_cast<int>(o.limit));
+    std::optional<std::int64_t> cut;
+    std::vector<storage::subscription_record> rows;
+    for (auto id : page_of_ids(
+             ctx.store().db(),
+             "SELECT id FROM subscriptions WHERE (?1 IS NULL OR status = ?1) AND id > ?2 "
+             "ORDER BY id LIMIT ?3",
+             [&status](storage::statement& st) { st.bind(1, status); }, 2, o.paging, cut))
+        if (auto s = ctx.store().find_subscription(id)) rows.push_back(*s);
+    if (cut) note_cut(o.paging.limit, *cut, "subscriptions");
     if (ctx.json()) return print_json(to_json(rows));
     print_subscriptions(rows);
 }
@@ -66,6 +73,19 @@ void run_show(context& ctx, const id_options& o) {
         print_json({{"subscription", to_json(s)},
                     {"charges", to_json(charges)},
                     {"recent_events", to_json(events)}});
+        return;
+    }
+    if (csv_output_enabled()) {  // the subscription's columns, as `--json` names them
+        const auto j = to_json(s);
+        std::vector<std::string> keys, values;
+        for (const auto& [key, value] : j.items()) {
+            keys.push_back(key);
+            values.push_back(value.is_string() ? value.get<std::string>()
+                             : value.is_null() ? std::string{}
+                                               : value.dump());
+        }
+        print_csv_row(keys);
+        print_csv_row(values);
         return;
     }
     const auto& z = s.time_zone;
@@ -282,9 +302,7 @@ void add_subscription_commands(CLI::App& app, action& selected) {
     list->add_option("--status", o->status,
                      "only this status: trialing, active, past_due, unpaid, paused, canceled, "
                      "ended");
-    add_integer(list, "--limit", o->limit, 1, max_limit,
-                fmt::format("at most this many rows (1-{})", max_limit))
-        ->default_str(std::to_string(o->limit));
+    add_paging(list, o->paging, "subscriptions");
     on_parsed<id_options>(list, selected, db_access::read, o, run_list);
 
     auto* show = with_id(
