@@ -446,8 +446,14 @@ config from_table(const toml::table& root, const std::string& source) {
                                      "halt_probe_seconds"}),
                  c);
     read_log(section("log", {"level"}), c);
-        {"database", "portone", "billing", "retry", "guardrails", "breaker", "log", "metrics",
-         "events"});
+    read_metrics(section("metrics", {"listen", "allow_non_loopback"}), c);
+    if (c.reporting_time_zone.empty()) c.reporting_time_zone = c.time_zone;
+    read_events(section("events", {"webhook_url", "exec", "max_in_flight", "connect_timeout_ms",
+                                   "webhook_timeout_ms", "exec_timeout_ms", "ca_file",
+                                   "retry_base_seconds", "retry_max_seconds",
+                                   "retry_horizon_seconds", "notice_days_day", "notice_days_week",
+                                   "notice_days_month", "notice_days_year"}),
+                c.events);
 
     c.engine.max_in_flight = c.portone.max_in_flight;
     c.engine.in_progress_floor = trust_floor(c);

@@ -32,6 +32,7 @@
 #include "daemon/report.hpp"
 #include "daemon/runtime.hpp"
 #include "daemon/services.hpp"
+#include "outbox/delivery_gauges.hpp"
 #include "scheduler/clock.hpp"
 #include "scheduler/engine.hpp"
 
@@ -275,6 +276,7 @@ int run_daemon(const config& cfg) {
     obs.attach(*store, clock.now().time_since_epoch().count());
     scheduler::engine engine(*store, *gateway, clock, cfg.engine);
     engine.on_decision([&obs](const scheduler::decision& d) { obs.decision(d); });
+    obs.gauge_providers.push_back(outbox::delivery_gauges);
     obs.serve(io, engine, clock);
     notify::ready("database open and migrated");
 

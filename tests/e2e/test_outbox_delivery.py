@@ -190,6 +190,11 @@ def test_receiver_down_then_back_and_sigkill(sim):
     check(any(r["status"] == "waiting" for r in rows), "later events of a subscription wait")
     r = ctl(ws, "events", "pending")
     check("HTTP 503" in r.stdout, f"billingctl events pending shows the error: {r.stdout}")
+    r = ctl(ws, "metrics")
+    pending = [line for line in r.stdout.splitlines()
+               if line.startswith('billingd_event_deliveries{channel="webhook",status="pending"}')]
+    check(pending and float(pending[0].split()[-1]) > 0,
+          f"billingctl metrics counts the pending deliveries: {pending}")
 
     # An attempt on the wire when billingd is killed.
     rx.mode = "hang"
