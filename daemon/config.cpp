@@ -15,6 +15,8 @@
 #include "daemon/credentials.hpp"
 #include "domain/merchant_uid.hpp"
 #include "gateway/http_client.hpp"
+#include "outbox/signature.hpp"
+#include "outbox/transports.hpp"
 
 namespace billingd::daemon {
 namespace {
@@ -104,6 +106,8 @@ class table_reader {
                                        node ? position(source_, node->source()) : source_,
                                        name(key), what));
     }
+
+    const toml::node* node(std::string_view key) const { return table_.get(key); }
 
     const toml::table* table(std::string_view key) const {
         const toml::node* node = table_.get(key);
@@ -355,13 +359,62 @@ void read_log(const table_reader& r, config& c) {
     }
 }
 
+void read_events(const table_reader& r, events_config& e) {
+    if (auto v = r.string("webhook_url"); v && !v->empty()) {
+        if (auto problem = gateway::validate_base_url(*v)) {
+            std::string text = *problem;
+            for (auto at = text.find("base_url"); at != std::string::npos;
+                 at = text.find("base_url", at + 11))
+                text.replace(at, 8, "webhook_url");
+            r.fail("webhook_url", text);
+        }
+        e.webhook_url = *v;
+    }
+    if (const auto* node = r.node("exec"); node) {
+        const auto* array = node->as_array();
+        if (!array) r.fail("exec", "must be an array of strings: [\"/path/to/program\", \"arg\"]");
+        std::vector<std::string> argv;
+        for (const auto& element : *array) {
+            const auto* value = element.as_string();
+            if (!value) r.fail("exec", "must be an array of strings");
+            argv.push_back(value->get());
+        }
+        if (!argv.empty()) {
+            if (auto problem = outbox::validate_exec_command(argv)) r.fail("exec", *problem);
+        }
+        e.exec_command = std::move(argv);
+    }
+    if (auto v = r.integer("max_in_flight", 1, 256)) e.max_in_flight = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("connect_timeout_ms", 1, max_timeout_ms))
+        e.connect_timeout = std::chrono::milliseconds{*v};
+    if (auto v = r.integer("webhook_timeout_ms", 1, max_timeout_ms))
+        e.webhook_timeout = std::chrono::milliseconds{*v};
+    if (auto v = r.integer("exec_timeout_ms", 1, max_timeout_ms))
+        e.exec_timeout = std::chrono::milliseconds{*v};
+    if (auto v = r.string("ca_file")) {
+        if (!v->empty() && !std::ifstream(*v).good())
+            r.fail("ca_file", fmt::format("cannot read '{}'", *v));
+        e.ca_file = *v;
+    }
+    if (auto v = r.integer("retry_base_seconds", 1, day)) e.retry.base = secs(*v);
+    if (auto v = r.integer("retry_max_seconds", 1, 7 * day)) e.retry.cap = secs(*v);
+    if (e.retry.cap < e.retry.base)
+        r.fail("retry_max_seconds", "must not be less than retry_base_seconds");
+    if (auto v = r.integer("retry_horizon_seconds", 1, 30 * day)) e.retry.horizon = secs(*v);
+    if (auto v = r.integer("notice_days_day", 0, 366)) e.notice_days.day = static_cast<int>(*v);
+    if (auto v = r.integer("notice_days_week", 0, 366)) e.notice_days.week = static_cast<int>(*v);
+    if (auto v = r.integer("notice_days_month", 0, 366)) e.notice_days.month = static_cast<int>(*v);
+    if (auto v = r.integer("notice_days_year", 0, 366)) e.notice_days.year = static_cast<int>(*v);
+}
+
 config from_table(const toml::table& root, const std::string& source) {
     refuse_secrets(root, "", source);
     config c;
     c.source = source;
     const table_reader top(
         root, "", source,
-        {"database", "portone", "billing", "retry", "guardrails", "breaker", "log", "metrics"});
+        {"database", "portone", "billing", "retry", "guardrails", "breaker", "log", "metrics",
+         "events"});
     if (auto v = top.string("database")) {
         if (v->empty()) top.fail("database", "must not be empty");
         c.database = *v;
@@ -395,6 +448,12 @@ config from_table(const toml::table& root, const std::string& source) {
     read_log(section("log", {"level"}), c);
     read_metrics(section("metrics", {"listen", "allow_non_loopback"}), c);
     if (c.reporting_time_zone.empty()) c.reporting_time_zone = c.time_zone;
+    read_events(section("events", {"webhook_url", "exec", "max_in_flight", "connect_timeout_ms",
+                                   "webhook_timeout_ms", "exec_timeout_ms", "ca_file",
+                                   "retry_base_seconds", "retry_max_seconds",
+                                   "retry_horizon_seconds", "notice_days_day", "notice_days_week",
+                                   "notice_days_month", "notice_days_year"}),
+                c.events);
 
     c.engine.max_in_flight = c.portone.max_in_flight;
     c.engine.in_progress_floor = trust_floor(c);
@@ -518,6 +577,22 @@ void load_credentials(config& c, const environment& env) {
         read_secret("PortOne API key (imp_key)", imp_key_credential, imp_key_env, env);
     c.portone.imp_secret =
         read_secret("PortOne API secret (imp_secret)", imp_secret_credential, imp_secret_env, env);
+    c.events.webhook_keys.clear();
+    if (c.events.webhook_url.empty()) return;
+    const auto add_key = [&](std::string_view what, const std::string& secret) {
+        auto key = outbox::parse_secret(secret);
+        if (!outbox::is_key(key))
+            throw config_error(fmt::format("{}: {}", what, std::get<1>(key)));
+        c.events.webhook_keys.push_back(std::get<0>(std::move(key)));
+    };
+    add_key("webhook signing secret (webhook_secret)",
+            read_secret("webhook signing secret (webhook_secret)", webhook_secret_credential,
+                        webhook_secret_env, env));
+    if (auto previous = read_optional_secret("previous webhook signing secret "
+                                             "(webhook_secret_previous)",
+                                             webhook_previous_credential, webhook_previous_env,
+                                             env))
+        add_key("previous webhook signing secret (webhook_secret_previous)", *previous);
 }
 
 config load_config(const std::string& path, const environment& env) {

@@ -18,9 +18,12 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "calendar/calendar.hpp"
 #include "gateway/http_client.hpp"
+#include "outbox/notices.hpp"
+#include "outbox/retry.hpp"
 #include "scheduler/engine.hpp"
 
 namespace billingd::daemon {
@@ -35,6 +38,29 @@ inline constexpr std::string_view imp_key_credential = "portone_imp_key";
 inline constexpr std::string_view imp_secret_credential = "portone_imp_secret";
 inline constexpr std::string_view imp_key_env = "BILLINGD_PORTONE_IMP_KEY";
 inline constexpr std::string_view imp_secret_env = "BILLINGD_PORTONE_IMP_SECRET";
+// The webhook signing secrets (whsec_...): the current one, and during a rotation the one
+// receivers may still expect.
+inline constexpr std::string_view webhook_secret_credential = "webhook_secret";
+inline constexpr std::string_view webhook_secret_env = "BILLINGD_WEBHOOK_SECRET";
+inline constexpr std::string_view webhook_previous_credential = "webhook_secret_previous";
+inline constexpr std::string_view webhook_previous_env = "BILLINGD_WEBHOOK_SECRET_PREVIOUS";
+
+// [events]: delivery of events to the merchant's application (lib/outbox).
+struct events_config {
+    std::string webhook_url;                // empty: no webhook
+    std::vector<std::string> exec_command;  // empty: no exec hook
+    std::size_t max_in_flight = 4;          // per channel
+    std::chrono::milliseconds connect_timeout{5000};
+    std::chrono::milliseconds webhook_timeout{15000};
+    std::chrono::milliseconds exec_timeout{30000};
+    std::string ca_file;
+    outbox::retry_policy retry;
+    outbox::notice_leads notice_days;
+    // Decoded signing keys from the credentials, current first (load_credentials).
+    std::vector<std::string> webhook_keys;
+
+    bool any_channel() const { return !webhook_url.empty() || !exec_command.empty(); }
+};
 
 // [metrics]: the Prometheus endpoint (off unless `listen` is set).
 struct metrics_config {
@@ -63,6 +89,7 @@ struct config {
     std::string log_level = "info";  // trace|debug|info|warn|error|critical|off
     // [retry] in_progress_margin_seconds: added to connect + charge timeout for the trust floor.
     std::chrono::seconds in_progress_margin{30};
+    events_config events;
     // [billing] reporting_time_zone: the zone of the operator views' local dates (the
     // operator_views migration); defaults to time_zone.
     std::string reporting_time_zone;
@@ -78,7 +105,8 @@ config parse_config_file(const std::string& path);
 // The same for TOML text; `source` names it in messages.
 config parse_config_text(std::string_view text, const std::string& source);
 
-// Fills config.portone.imp_key/imp_secret from the credentials directory or the environment.
+// Fills config.portone.imp_key/imp_secret from the credentials directory or the environment,
+// and, when a webhook is configured, the signing secrets (a malformed one is a config_error).
 void load_credentials(config& c, const environment& env);
 
 // How long after a charge request was written ahead it may still be in progress at PortOne

@@ -51,4 +51,15 @@ std::string read_secret(std::string_view what, std::string_view credential,
         what, tried, credential, credential, credential, env_name));
 }
 
+std::optional<std::string> read_optional_secret(std::string_view what, std::string_view credential,
+                                                std::string_view env_name, const environment& env) {
+    bool present = env(env_name).has_value();
+    if (auto dir = env("CREDENTIALS_DIRECTORY"); dir && !dir->empty()) {
+        const std::string path = *dir + "/" + std::string(credential);
+        present = present || std::ifstream(path).good() || errno != ENOENT;
+    }
+    if (!present) return std::nullopt;
+    return read_secret(what, credential, env_name, env);
+}
+
 }  // namespace billingd::daemon

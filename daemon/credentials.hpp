@@ -4,6 +4,7 @@
 // The secret itself never appears in an error message.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -13,5 +14,9 @@ namespace billingd::daemon {
 
 std::string read_secret(std::string_view what, std::string_view credential,
                         std::string_view env_name, const environment& env);
+
+// The same for a secret that may be absent (neither the file nor the variable exists).
+std::optional<std::string> read_optional_secret(std::string_view what, std::string_view credential,
+                                                std::string_view env_name, const environment& env);
 
 }  // namespace billingd::daemon

@@ -28,9 +28,11 @@
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/observability.hpp"
+#include "daemon/outbox_service.hpp"
 #include "daemon/report.hpp"
 #include "daemon/runtime.hpp"
 #include "daemon/services.hpp"
+#include "outbox/delivery_gauges.hpp"
 #include "scheduler/clock.hpp"
 #include "scheduler/engine.hpp"
 
@@ -57,11 +59,13 @@ constexpr int max_consecutive_failures = 5;
 class runner {
   public:
     runner(asio::io_context& io, storage::store& store, scheduler::engine& engine,
-           const scheduler::clock& clock, std::chrono::seconds shutdown_grace)
-        : shutdown_grace_(shutdown_grace),
+           outbox_service& outbox, const scheduler::clock& clock,
+           std::chrono::seconds shutdown_grace)
+        : shutdown_grace_(std::max(shutdown_grace, outbox.drain_bound())),
           io_(io),
           store_(store),
           engine_(engine),
+          outbox_(outbox),
           clock_(clock),
           signals_(io, SIGINT, SIGTERM),
           hangup_(io, SIGHUP),
@@ -77,6 +81,7 @@ class runner {
         wait_for_signal();
         ignore_hangups();
         if (auto interval = notify::watchdog_interval()) feed_watchdog(*interval);
+        outbox_.start();
         asio::co_spawn(io_, loop(), [this](std::exception_ptr e) {
             if (e) {
                 try {
@@ -119,6 +124,7 @@ class runner {
             try {
                 const scheduler::pass_summary summary = co_await engine_.run_pass();
                 log_pass(summary);
+                outbox_.after_pass();
                 if (after_pass_) after_pass_();
                 failures = 0;
             } catch (const std::exception& e) {
@@ -143,10 +149,15 @@ class runner {
             if (!engine_.halted()) halt_logged = false;
             co_await sleep(next_sleep(), seen_version);
         }
+        // Deliveries in flight finish (bounded by their timeouts) and are recorded.
+        outbox_.stop();
+        co_await outbox_.stopped();
     }
 
     std::chrono::seconds next_sleep() {
-        const auto next = engine_.next_wakeup();
+        auto next = engine_.next_wakeup();
+        if (const auto notice = outbox_.next_wakeup())
+            next = next ? std::min(*next, *notice) : *notice;
         std::chrono::seconds delay = max_sleep;
         if (next) delay = std::clamp<std::chrono::seconds>(*next - clock_.now(), 1s, max_sleep);
         const auto breaker = engine_.breaker();
@@ -195,6 +206,7 @@ class runner {
             notify::stopping("stopping: finishing the requests on the wire");
             stopping_ = true;
             engine_.stop();
+            outbox_.stop();
             sleep_timer_.cancel();
             grace_timer_.expires_after(shutdown_grace_);
             grace_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
@@ -236,6 +248,7 @@ class runner {
     asio::io_context& io_;
     storage::store& store_;
     scheduler::engine& engine_;
+    outbox_service& outbox_;
     const scheduler::clock& clock_;
     asio::signal_set signals_;
     asio::signal_set hangup_;
@@ -263,6 +276,7 @@ int run_daemon(const config& cfg) {
     obs.attach(*store, clock.now().time_since_epoch().count());
     scheduler::engine engine(*store, *gateway, clock, cfg.engine);
     engine.on_decision([&obs](const scheduler::decision& d) { obs.decision(d); });
+    obs.gauge_providers.push_back(outbox::delivery_gauges);
     obs.serve(io, engine, clock);
     notify::ready("database open and migrated");
 
@@ -277,7 +291,8 @@ int run_daemon(const config& cfg) {
             r.in_doubt, r.in_doubt_amount, r.parked, r.parked_amount,
             r.subscriptions_needing_attention);
     }
-    runner r(io, *store, engine, clock, shutdown_grace_for(cfg));
+    outbox_service outbox(io, *store, clock, cfg);
+    runner r(io, *store, engine, outbox, clock, shutdown_grace_for(cfg));
     r.after_pass([&] { obs.pass_completed(*store, clock.now().time_since_epoch().count()); });
     return r.run();
 }

@@ -16,6 +16,7 @@
 #include "daemon/lock_file.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/observability.hpp"
+#include "daemon/outbox_service.hpp"
 #include "daemon/report.hpp"
 #include "daemon/runtime.hpp"
 #include "daemon/services.hpp"
@@ -25,6 +26,19 @@
 namespace billingd::daemon {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// Charging first; then the notices and deliveries the pass made possible (pointers: the
+// objects outlive the coroutine, see STYLE.md on coroutine parameters).
+asio::awaitable<scheduler::pass_summary> charge_then_deliver(scheduler::engine* engine,
+                                                             outbox_service* outbox) {
+    auto summary = co_await engine->run_until_idle();
+    co_await outbox->run_once();
+    co_return summary;
+}
+
+}  // namespace
 
 int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of,
              bool test_db_confirmed) {
@@ -58,6 +72,7 @@ int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of,
     engine_cfg.settle_unknown_immediately = true;
     scheduler::engine engine(*store, *gateway, *clock, engine_cfg);
     engine.on_decision(log_decision);
+    outbox_service outbox(io, *store, *clock, cfg);
 
     if (const int recovered = engine.recover(); recovered > 0) {
         spdlog::warn("recovered charges_left_on_the_wire={} (reconciled before any resend)",
@@ -76,15 +91,16 @@ int run_once(const config& cfg, std::optional<std::chrono::sys_seconds> as_of,
         });
     };
     ignore_hangups();
-    signals.async_wait([&engine](const boost::system::error_code& ec, int signo) {
+    signals.async_wait([&engine, &outbox](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         spdlog::warn("signal={} stopping after the requests on the wire", signo);
         engine.stop();
+        outbox.stop();
     });
 
     std::optional<scheduler::pass_summary> result;
     std::exception_ptr failure;
-    asio::co_spawn(io, engine.run_until_idle(),
+    asio::co_spawn(io, charge_then_deliver(&engine, &outbox),
                    [&](std::exception_ptr e, scheduler::pass_summary summary) {
                        if (e) {
                            failure = e;

@@ -41,8 +41,15 @@ void move(context& ctx, storage::charge_record& c, charge_state to, std::string 
     c.state = to;
     c.updated_at = ctx.now();
     ctx.store().update_charge(c);
+    // The payload the merchant's application gets (charge.paid / charge.canceled ...).
+    nlohmann::json data = {{"merchant_uid", c.merchant_uid},   {"customer_uid", c.customer_uid},
+                           {"amount", c.amount},               {"currency", c.currency},
+                           {"period_index", c.period_index},   {"period_start", c.period_start},
+                           {"reason", detail}};
+    if (c.imp_uid) data["imp_uid"] = *c.imp_uid;
+    if (c.paid_at) data["paid_at"] = *c.paid_at;
     ctx.event(c.subscription_id, c.id, std::move(kind), from, std::string{domain::to_string(to)},
-              detail);
+              detail, data.dump());
 }
 
 void print_charge(context& ctx, std::int64_t id, const std::string& what,

@@ -29,6 +29,8 @@ void add_subscription_add_command(CLI::App& subscription, action& selected);
 void add_read_commands(CLI::App& app, action& selected);
 void add_charge_commands(CLI::App& app, action& selected);
 void add_customer_commands(CLI::App& app, action& selected);
+// `events pending|dead|redeliver` under the `events` command (events_cmds.cpp).
+void add_delivery_commands(CLI::App* events, action& selected);
 void add_metrics_command(CLI::App& app, action& selected);
 
 // Gauges that other parts add to `billingctl metrics` (the outbox's deliveries).

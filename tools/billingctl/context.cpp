@@ -244,7 +244,7 @@ void context::open_read_only(const std::string& path) {
 void context::event(std::optional<std::int64_t> subscription_id,
                     std::optional<std::int64_t> charge_id, std::string kind,
                     std::optional<std::string> from, std::optional<std::string> to,
-                    std::string detail) {
+                    std::string detail, std::optional<std::string> data) {
     storage::event_record e;
     e.at = now();
     e.subscription_id = subscription_id;
@@ -254,6 +254,7 @@ void context::event(std::optional<std::int64_t> subscription_id,
     e.to_state = std::move(to);
     e.detail = std::move(detail);
     e.actor = options_.actor;
+    e.data = std::move(data);
     store().append_event(e);
 }
 

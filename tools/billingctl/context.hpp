@@ -95,9 +95,10 @@ class context {
     storage::store& store();
 
     // Appends an event row written by this operator (call inside a write transaction).
+    // `data`: the JSON object the outbox delivers to the merchant's application.
     void event(std::optional<std::int64_t> subscription_id, std::optional<std::int64_t> charge_id,
                std::string kind, std::optional<std::string> from, std::optional<std::string> to,
-               std::string detail);
+               std::string detail, std::optional<std::string> data = std::nullopt);
 
     // The row or failure(data, "no subscription N").
     storage::subscription_record subscription(std::int64_t id);

@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "metrics/database_gauges.hpp"
 #include "metrics/exposition.hpp"
+#include "outbox/delivery_gauges.hpp"
 
 namespace billingd::ctl {
 namespace {
@@ -51,9 +52,8 @@ void run_metrics(context& ctx, const metrics_options& o) {
 }  // namespace
 
 std::vector<metrics::gauge_provider> ctl_gauge_providers() {
-    // Extension point: the outbox's deliveries pending/dead join here and in the daemon's
-    // observability::gauge_providers.
-    return {};
+    // The outbox's deliveries (pending, dead, backlog), as in the daemon's observability.
+    return {outbox::delivery_gauges};
 }
 
 void add_metrics_command(CLI::App& app, action& selected) {

@@ -323,12 +323,22 @@ void add_read_commands(CLI::App& app, action& selected) {
         "events",
         "Show every event of a subscription, oldest first: status changes, scheduling, charge "
         "transitions and operator actions, with who did it (billingd or the --actor of "
-        "billingctl).");
-    add_integer(events, "SUBSCRIPTION_ID", o->id, 1, max_id, "subscription id (1 to 2^53)")
-        ->required();
+        "billingctl). `events pending|dead|redeliver` steer their delivery to the merchant's "
+        "application.");
+    auto* events_id =
+        add_integer(events, "SUBSCRIPTION_ID", o->id, 1, max_id, "subscription id (1 to 2^53)");
+    events->footer(
+        "Examples:\n  billingctl events 42\n  billingctl events pending\n  billingctl events "
+        "dead\n  billingctl events redeliver 1234\n  billingctl events redeliver --all-dead");
     add_paging(events, o->paging, "events");
-    events->footer("Example:\n  billingctl events 42");
-    on_parsed<read_options>(events, selected, db_access::read, o, run_events);
+    add_delivery_commands(events, selected);
+    // Runs after a delivery subcommand's callback: only `events ID` selects this one.
+    events->callback([events, events_id, &selected, o] {
+        if (!events->get_subcommands().empty()) return;
+        if (events_id->count() == 0)
+            throw CLI::RequiredError("SUBSCRIPTION_ID (or pending, dead, redeliver)");
+        selected = {db_access::read, [o](context& c) { run_events(c, *o); }};
+    });
 
     auto* due = app.add_subcommand(
         "due",

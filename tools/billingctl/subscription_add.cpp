@@ -158,7 +158,21 @@ void run_add(context& ctx, const add_options& o) {
               std::string{domain::to_string(s.status)},
               fmt::format("{} every {} {} from {} {} {}; period 0 due {}",
                           format_amount(s.amount, s.currency), s.interval_count, s.interval_unit,
-                          s.anchor_date, s.charge_time, s.time_zone, first));
+                          s.anchor_date, s.charge_time, s.time_zone, first),
+              nlohmann::json{
+                  {"customer_uid", s.customer_uid},
+                  {"amount", s.amount},
+                  {"currency", s.currency},
+                  {"order_name", s.order_name},
+                  {"interval_unit", s.interval_unit},
+                  {"interval_count", s.interval_count},
+                  {"anchor_date", s.anchor_date},
+                  {"charge_time", s.charge_time},
+                  {"time_zone", s.time_zone},
+                  {"trial_end_at", s.trial_end_at ? nlohmann::json(*s.trial_end_at) : nullptr},
+                  {"max_periods", s.max_periods ? nlohmann::json(*s.max_periods) : nullptr},
+                  {"first_due_at", s.next_due_at ? nlohmann::json(*s.next_due_at) : nullptr}}
+                  .dump());
     tx.commit();
     if (ctx.json()) {
         print_json(to_json(*store.find_subscription(s.id)));

@@ -120,7 +120,8 @@ void change_status(context& ctx, const storage::subscription_record& s, subscrip
                    const std::string& detail) {
     ctx.store().set_status(s.id, to, ctx.now());
     ctx.event(s.id, std::nullopt, "subscription.status", std::string{domain::to_string(s.status)},
-              std::string{domain::to_string(to)}, detail);
+              std::string{domain::to_string(to)}, detail,
+              nlohmann::json{{"customer_uid", s.customer_uid}, {"reason", detail}}.dump());
 }
 
 // Cancels the charges of `s` that could still be sent (scheduled, retry_wait, declined) and
@@ -153,7 +154,14 @@ std::vector<std::string> cancel_open_charges(context& ctx, const storage::subscr
         c.fail_reason = why;
         c.updated_at = ctx.now();
         ctx.store().update_charge(c);
-        ctx.event(s.id, c.id, "charge.canceled", from, "canceled", why);
+        ctx.event(s.id, c.id, "charge.canceled", from, "canceled", why,
+                  nlohmann::json{{"merchant_uid", c.merchant_uid},
+                                 {"customer_uid", c.customer_uid},
+                                 {"amount", c.amount},
+                                 {"currency", c.currency},
+                                 {"period_index", c.period_index},
+                                 {"reason", why}}
+                      .dump());
         notes.push_back(
             fmt::format("charge {} ({}) canceled (was {})", c.id, c.merchant_uid, from));
     }
@@ -222,7 +230,12 @@ void run_resume(context& ctx, const id_options& o) {
                       : fmt::format("; periods {}-{} passed while {} and are not charged",
                                     s.next_period, next - 1, domain::to_string(s.status));
     ctx.store().set_schedule(s.id, next, due, now);
-    ctx.event(s.id, std::nullopt, "subscription.resumed", std::nullopt, std::nullopt, detail);
+    ctx.event(s.id, std::nullopt, "subscription.resumed", std::nullopt, std::nullopt, detail,
+              nlohmann::json{{"customer_uid", s.customer_uid},
+                             {"status", domain::to_string(to)},
+                             {"next_period", next},
+                             {"next_due_at", due ? nlohmann::json(*due) : nlohmann::json(nullptr)}}
+                  .dump());
     tx.commit();
     report(ctx, s.id,
            fmt::format("resumed ({}): {}{}", domain::to_string(to), detail,
@@ -245,7 +258,12 @@ void run_cancel(context& ctx, const id_options& o) {
         const auto when = format_local(s.next_due_at, s.time_zone);
         ctx.event(s.id, std::nullopt, "subscription.cancel_at_period_end", std::nullopt,
                   std::nullopt,
-                  fmt::format("cancels when period {} would start ({})", s.next_period, when));
+                  fmt::format("cancels when period {} would start ({})", s.next_period, when),
+                  nlohmann::json{{"customer_uid", s.customer_uid},
+                                 {"cancel_at", s.next_due_at ? nlohmann::json(*s.next_due_at)
+                                                             : nlohmann::json(nullptr)},
+                                 {"first_uncharged_period", s.next_period}}
+                      .dump());
         tx.commit();
         return report(ctx, s.id,
                       fmt::format("cancels at the end of the current period: period {} ({}) is "
