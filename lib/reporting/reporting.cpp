@@ -161,7 +161,9 @@ int refresh_revenue(storage::connection& db, std::int64_t now) {
             "SELECT d.day, c.currency, count(*), sum(c.amount) "
             "FROM reporting_days d JOIN charges c INDEXED BY charges_paid ON c.state = 'paid' AND "
             "c.paid_at >= d.starts_at AND c.paid_at < d.ends_at "
-            "WHERE d.ends_at > ?1 AND d.starts_at < ?2 "
+            // A local day lasts at most 25 hours: the lower bound on starts_at lets the
+            // starts_at index find the first day instead of walking every day since 2000.
+            "WHERE d.starts_at > ?1 - 90000 AND d.ends_at > ?1 AND d.starts_at < ?2 "
             "GROUP BY d.day, c.currency");
         st.bind(1, from).bind(2, *target);
         st.run();
