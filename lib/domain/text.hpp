@@ -15,6 +15,10 @@ bool is_valid_utf8(std::string_view text);
 // Code points in valid UTF-8 text (undefined for invalid text: check is_valid_utf8 first).
 std::size_t utf8_length(std::string_view text);
 
+// At most `max_bytes` of `text`, cut back to the start of a UTF-8 sequence so that a valid
+// text stays valid (journal rows, event payloads, delivery errors).
+std::string_view cut_utf8(std::string_view text, std::size_t max_bytes);
+
 // True when `text` holds a C0 control character or DEL (CR, LF, TAB, NUL, ...).
 bool has_control_character(std::string_view text);
 

@@ -583,11 +583,7 @@ std::optional<payment> parse_payment(std::string_view json_object) {
 }
 
 std::string bounded_raw(std::string_view body) {
-    if (body.size() <= max_journaled_body) return std::string(body);
-    std::size_t cut = max_journaled_body;
-    // Back off to the start of a UTF-8 sequence so the journal stays valid text.
-    while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) --cut;
-    return std::string(body.substr(0, cut));
+    return std::string(domain::cut_utf8(body, max_journaled_body));
 }
 
 charge_result classify_charge(const charge_request& request, const http_answer& answer) {

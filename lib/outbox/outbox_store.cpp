@@ -1,3 +1,4 @@
+#include "domain/text.hpp"
 #include "outbox/outbox_store.hpp"
 
 namespace billingd::outbox {
@@ -226,7 +227,7 @@ void outbox_store::record_failure(std::string_view channel, const storage::event
     auto& st = st_->record_failure;
     st.bind(1, channel).bind(2, e.id).bind(3, e.subscription_id);
     st.bind(4, next_attempt_at ? "pending" : "dead").bind(5, attempts).bind(6, next_attempt_at);
-    st.bind(7, now).bind(8, std::string_view(error).substr(0, 1000));
+    st.bind(7, now).bind(8, domain::cut_utf8(error, 1000));
     st.run();
 }
 

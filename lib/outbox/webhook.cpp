@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <variant>
 
+#include "domain/text.hpp"
 #include "gateway/url.hpp"
 #include "outbox/signature.hpp"
 #include "outbox/transports.hpp"
@@ -40,7 +41,7 @@ std::string replace_word(std::string text, std::string_view from, std::string_vi
 // What a receiver answered, printable and short (it lands in last_error and the log).
 std::string excerpt(std::string_view body) {
     std::string out;
-    for (char ch : body.substr(0, 200)) {
+    for (char ch : domain::cut_utf8(body, 200)) {
         const auto c = static_cast<unsigned char>(ch);
         out += (c < 0x20 || c == 0x7f) ? ' ' : ch;
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "calendar/calendar.hpp"
+#include "domain/text.hpp"
 #include "scheduler/engine_impl.hpp"
 
 namespace billingd::scheduler {
@@ -74,9 +75,7 @@ namespace {
 std::string bounded_text(const std::string& text) {
     constexpr std::size_t limit = 1000;
     if (text.size() <= limit) return text;
-    std::size_t cut = limit;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    return text.substr(0, cut) + "…";
+    return std::string(domain::cut_utf8(text, limit)) + "…";
 }
 
 }  // namespace
