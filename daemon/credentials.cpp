@@ -1,6 +1,7 @@
 #include "daemon/credentials.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -56,7 +57,9 @@ std::optional<std::string> read_optional_secret(std::string_view what, std::stri
     bool present = env(env_name).has_value();
     if (auto dir = env("CREDENTIALS_DIRECTORY"); dir && !dir->empty()) {
         const std::string path = *dir + "/" + std::string(credential);
-        present = present || std::ifstream(path).good() || errno != ENOENT;
+        // Present unless it is provably absent: an unreadable file is reported by read_secret.
+        errno = 0;
+        present = present || ::access(path.c_str(), F_OK) == 0 || errno != ENOENT;
     }
     if (!present) return std::nullopt;
     return read_secret(what, credential, env_name, env);

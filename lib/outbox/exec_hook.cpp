@@ -164,8 +164,15 @@ class exec_channel final : public channel {
                 break;
             }
             if (steady::now() >= deadline) {
+                // The process group, and the hook itself in case it left the group (setsid):
+                // then reaped without blocking, since this thread also runs the charging.
                 ::kill(-pid, SIGKILL);
-                ::waitpid(pid, &status, 0);
+                ::kill(pid, SIGKILL);
+                for (int i = 0; i < 200 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) {
+                    timer.expires_after(std::chrono::milliseconds{5});
+                    error_code ec;
+                    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                }
                 timed_out = true;
                 break;
             }

@@ -68,7 +68,10 @@ std::string payload(const storage::event_record& e, std::string_view type,
     if (e.data) {
         // Written by billingd or billingctl as an object; anything else (a row written by
         // hand) is passed on as it is rather than dropped.
-        json parsed = json::parse(*e.data, nullptr, false);
+        // Nesting beyond a sane depth is dropped while parsing (the parser does not recurse,
+        // but writing the envelope out would, once per level).
+        json parsed = json::parse(
+            *e.data, [](int depth, json::parse_event_t, json&) { return depth <= 32; }, false);
         if (parsed.is_object()) {
             data = std::move(parsed);
         } else if (!parsed.is_discarded()) {

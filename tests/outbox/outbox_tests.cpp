@@ -138,6 +138,18 @@ TEST_CASE("the envelope carries a stable id, the type, the version and the event
     CHECK(s["data"]["previous_status"] == "active");
 }
 
+TEST_CASE("a hand-written payload nested 100,000 deep is delivered without its deep part") {
+    storage::event_record e;
+    e.id = 9;
+    e.at = 1'700'000'000;
+    e.kind = "charge.paid";
+    e.data = "{\"a\":" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+    const auto body = payload(e, "charge.paid", "inst1");  // writing it out must not recurse
+    const auto j = nlohmann::json::parse(body);
+    CHECK(j["id"] == "evt_inst1_9");
+    CHECK(j["data"].is_object());
+}
+
 TEST_CASE("signatures match the Standard Webhooks reference vector") {
     // From the standard-webhooks libraries' tests.
     auto key = parse_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
