@@ -109,6 +109,9 @@ class exec_channel final : public channel {
         posix_spawn_file_actions_adddup2(&actions, in_child.fd, 0);
         posix_spawn_file_actions_adddup2(&actions, out_child.fd, 1);
         posix_spawn_file_actions_adddup2(&actions, out_child.fd, 2);
+        // Nothing else of billingd's reaches the hook: not the database, not the connections
+        // to PortOne or the metrics listener (not every descriptor is opened close-on-exec).
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3);
         posix_spawnattr_t attr;
         posix_spawnattr_init(&attr);
         sigset_t none, defaults;
