@@ -29,6 +29,12 @@ with Sim("--seed", "7", "--hang-seconds", "30", *PREFIXES, *[a for f in FAULTS f
         ledger_sizes.append(len(sim.ledger()))
         check_ledger_agrees(ws, sim)
 
+    # Charges a fault left open after the last dunning day's passes (an unanswered request, a
+    # refusal not yet retried) are settled by the final pass below, the day after.
+    with ws.db() as c:
+        open_after_dunning = {r[0] for r in c.execute(
+            "SELECT subscription_id FROM charges WHERE period_index = 0 "
+            "AND state NOT IN ('paid', 'canceled', 'parked', 'skipped')")}
     sim.set_faults([])
     r = ws.once(as_of="2025-03-09T01:00:00Z")
     paid = check_ledger_agrees(ws, sim)
@@ -55,7 +61,8 @@ with Sim("--seed", "7", "--hang-seconds", "30", *PREFIXES, *[a for f in FAULTS f
                 "SELECT DISTINCT date(at, 'unixepoch') FROM attempts WHERE kind = 'charge' "
                 "AND phase = 'request' AND charge_id = (SELECT id FROM charges WHERE "
                 "subscription_id = ? AND period_index = 0)", (sub,))]
-            check(days_sent == days, f"declining subscription {sub} was tried on {days_sent}")
+            expected = days + (["2025-03-09"] if sub in open_after_dunning else [])
+            check(days_sent == expected, f"declining subscription {sub} was tried on {days_sent}")
         statuses = dict(c.execute("SELECT status, count(*) FROM subscriptions GROUP BY status").fetchall())
     check(statuses.get("unpaid") == kinds["decline"], f"statuses {statuses}")
     check(statuses.get("past_due") == kinds["unknown"], f"statuses {statuses}")
