@@ -27,6 +27,42 @@ class client {
 
     // GET /subscribe/customers/{customer_uid}
     virtual boost::asio::awaitable<customer_result> get_customer(std::string customer_uid) = 0;
+
+    // POST /payments/cancel (refunds). The caller never has two cancels of one imp_uid on the
+    // wire at once.
+    virtual boost::asio::awaitable<cancel_result> cancel(cancel_request /*request*/) {
+        cancel_result r;
+        r.journal = unsupported("cancel");
+        co_return r;
+    }
+
+    // GET /payments/{imp_uid}
+    virtual boost::asio::awaitable<payment_result> get_payment(std::string /*imp_uid*/) {
+        payment_result r;
+        r.journal = unsupported("payment");
+        co_return r;
+    }
+
+    // GET /payments/status/cancelled: one page of payments cancelled between `from` and `to`
+    // (UNIX s; PortOne allows at most 90 days), for finding refunds made in the console.
+    virtual boost::asio::awaitable<payment_page_result> cancelled_payments(std::int64_t /*from*/,
+                                                                           std::int64_t /*to*/,
+                                                                           std::int64_t /*page*/) {
+        payment_page_result r;
+        r.journal = unsupported("cancelled_list");
+        co_return r;
+    }
+
+  protected:
+    // What a client that does not speak an endpoint answers (scripted test fakes): a
+    // configuration error, which stops the work that needs it instead of guessing.
+    static exchange unsupported(std::string kind) {
+        exchange e;
+        e.kind = std::move(kind);
+        e.result = outcome::config_error;
+        e.message = "this PortOne client does not implement " + e.kind;
+        return e;
+    }
 };
 
 }  // namespace billingd::gateway

@@ -31,6 +31,16 @@ enum class outcome {
 };
 std::string_view to_string(outcome o);
 
+// One entry of a payment's cancel_history: a refund, made by billingd or in PortOne's console.
+struct cancellation {
+    std::string pg_tid;
+    std::int64_t amount = 0;
+    std::int64_t cancelled_at = 0;  // UNIX s
+    std::string reason;
+    std::string cancellation_id;
+    std::string receipt_url;
+};
+
 // A payment object as PortOne reports it (fields billingd uses).
 struct payment {
     std::string imp_uid;
@@ -50,6 +60,7 @@ struct payment {
     std::string pay_method;
     std::string receipt_url;
     std::string name;
+    std::vector<cancellation> cancel_history;  // oldest first, as PortOne lists it
 };
 
 struct charge_request {
@@ -106,6 +117,48 @@ struct lookup_result {
     outcome verdict = outcome::unknown;  // paid | declined | unknown | not_found | config_error
     std::optional<payment> settled;
     std::vector<payment> payments;
+};
+
+// POST /payments/cancel for one paid payment. `amount` is always sent (a full refund names the
+// whole remaining amount); `checksum` is the amount still cancellable before this cancel, so
+// PortOne refuses it when another cancel went through first (or this one already did).
+struct cancel_request {
+    std::string imp_uid;
+    std::int64_t amount = 0;    // > 0
+    std::int64_t checksum = 0;  // >= amount
+    std::string reason;         // 1..200 characters
+};
+
+// journal.kind is "cancel". journal.result:
+//   found      the cancel was applied: `answer` is the payment after it (cancel_amount,
+//              cancel_history include it)
+//   refused    PortOne answered without applying it: an envelope with code != 0, whatever the
+//              HTTP status below 500 (checksum mismatch, already cancelled, amount too large)
+//   not_found  PortOne does not know the imp_uid (404)
+//   transient  provably not processed (never written, 429)
+//   unknown    timeout/reset after the request was written, 5xx, or an answer that cannot be
+//              read: read the payment (get_payment) before anything is sent again
+//   config_error credentials or endpoint setup
+struct cancel_result {
+    exchange journal;
+    std::optional<payment> answer;
+};
+
+// GET /payments/{imp_uid}. journal.kind "payment"; journal.result found (with `found`),
+// not_found (404), transient, unknown (look again later) or config_error.
+struct payment_result {
+    exchange journal;
+    std::optional<payment> found;
+};
+
+// One page of GET /payments/status/cancelled?from=&to=&page=&limit=. journal.kind
+// "cancelled_list"; journal.result found (list may be empty), transient, unknown or
+// config_error. `next` is the next page number, 0 on the last page.
+struct payment_page_result {
+    exchange journal;
+    std::vector<payment> list;
+    std::int64_t total = 0;
+    std::int64_t next = 0;
 };
 
 struct customer_result {

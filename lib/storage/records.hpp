@@ -65,6 +65,45 @@ struct charge_record {
     std::int64_t updated_at = 0;
     std::int64_t refusal_count = 0;
     std::optional<std::string> last_refusal;  // PortOne's message, until a lookup decides
+    std::int64_t refunded_amount = 0;  // refunds applied at PortOne (billingd's and the console's)
+};
+
+// One refund of a paid charge (table `refunds`, schema/0007): requested by an operator or the
+// API and carried out by billingd (source "billingd"), or found in PortOne (source "console").
+struct refund_record {
+    std::int64_t id = 0;
+    std::int64_t charge_id = 0;
+    std::int64_t subscription_id = 0;
+    std::string source = "billingd";  // billingd | console
+    // requested -> sending -> refunded | refused | unknown -> (lookup) ... ; parked for an operator
+    std::string state = "requested";
+    std::int64_t amount = 0;
+    std::int64_t checksum = 0;  // cancellable amount before this refund (PortOne's checksum)
+    std::string reason;
+    std::string requested_by;
+    std::int64_t requested_at = 0;
+    std::int64_t attempt_count = 0;
+    std::int64_t lookup_count = 0;
+    std::optional<std::int64_t> next_action_at;
+    std::optional<std::int64_t> refunded_at;  // PortOne's cancelled_at
+    std::optional<std::string> pg_tid;
+    std::optional<std::string> cancellation_id;
+    std::optional<std::string> receipt_url;
+    std::optional<std::string> fail_reason;
+    std::int64_t updated_at = 0;
+};
+
+// One entry of a subscription's price schedule (table `price_schedule`): the amount and order
+// name that apply from `from_period` on, until a later entry.
+struct price_entry {
+    std::int64_t id = 0;
+    std::int64_t subscription_id = 0;
+    std::int64_t from_period = 0;
+    std::int64_t amount = 0;
+    std::string order_name;
+    std::string created_by;
+    std::int64_t created_at = 0;
+    std::optional<std::int64_t> applied_at;  // when a charge first used it
 };
 
 // The database's identity (table `install`): the first part of every merchant_uid.
