@@ -317,6 +317,8 @@ TEST_CASE("a refund made in PortOne's console is recorded once by the console ch
     CHECK(count_rows(h.db_path(),
                      "SELECT count(*) FROM events WHERE kind = 'charge.refunded' "
                      "AND json_extract(data, '$.source') = 'console'") == 1);
+    const auto checks = h.gw.cancelled_list_calls;
     h.run_at("2024-01-01T03:00:00Z");  // checked again: nothing new
+    CHECK(h.gw.cancelled_list_calls == checks + 1);
     CHECK(count_rows(h.db_path(), "SELECT count(*) FROM refunds") == 1);
 }
