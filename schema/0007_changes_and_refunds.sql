@@ -157,13 +157,16 @@ CREATE TABLE refund_attempts (
 ) STRICT;
 CREATE INDEX refund_attempts_of_refund ON refund_attempts (refund_id);
 
--- How far the check for refunds made in PortOne's console has read (cancelled_at, UNIX s).
+-- How far the check for refunds made in PortOne's console has read: the cancelled list up to
+-- checked_to (UNIX s) at checked_at, and the paid charges read one by one (for partial
+-- refunds, which the list does not show) up to the charge id swept_after.
 CREATE TABLE refund_checks (
-    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
-    checked_to INTEGER,
-    checked_at INTEGER
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    checked_to  INTEGER,
+    checked_at  INTEGER,
+    swept_after INTEGER NOT NULL DEFAULT 0
 ) STRICT;
-INSERT INTO refund_checks VALUES (1, NULL, NULL);
+INSERT INTO refund_checks (singleton) VALUES (1);
 
 -- Operators' views.
 CREATE VIEW refunds_recent AS

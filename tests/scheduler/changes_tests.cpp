@@ -322,3 +322,25 @@ TEST_CASE("a refund made in PortOne's console is recorded once by the console ch
     CHECK(h.gw.cancelled_list_calls == checks + 1);
     CHECK(count_rows(h.db_path(), "SELECT count(*) FROM refunds") == 1);
 }
+
+TEST_CASE("a partial refund made in the console is found by reading paid charges one by one") {
+    harness h;
+    h.config.console_check_interval = std::chrono::hours{1};
+    h.config.console_check_payments = 1;  // one charge per check: the sweep goes round
+    const auto a = h.add("cust_a", "2024-01-01");
+    const auto b = h.add("cust_b", "2024-01-01");
+    h.run_at("2024-01-01T01:00:00Z");
+    const auto cb = charge_of(h, b, 0);
+    h.gw.console_cancel(*cb.imp_uid, 2000);  // partial: stays paid, not in the cancelled list
+    for (const char* at : {"2024-01-01T02:00:00Z", "2024-01-01T03:00:00Z", "2024-01-01T04:00:00Z"})
+        h.run_at(at);
+    CHECK(h.store->find_charge(cb.id)->refunded_amount == 2000);
+    CHECK(h.store->find_charge(charge_of(h, a, 0).id)->refunded_amount == 0);
+    CHECK(count_rows(h.db_path(),
+                     "SELECT count(*) FROM refunds WHERE source = 'console' AND "
+                     "amount = 2000") == 1);
+    // Read again on later rounds: recorded once.
+    for (const char* at : {"2024-01-01T05:00:00Z", "2024-01-01T06:00:00Z"}) h.run_at(at);
+    CHECK(count_rows(h.db_path(), "SELECT count(*) FROM refunds") == 1);
+    CHECK(h.gw.payment_calls >= 4);
+}

@@ -54,6 +54,7 @@ class fake_gateway final : public gateway::client {
     // "lost_before" (never reached PortOne: transient), "timeout_before" (unknown, not applied).
     std::vector<std::string> cancel_script;
     int cancelled_list_calls = 0;
+    int payment_calls = 0;
     int cancel_applied = 0;
 
     // A cancel made in PortOne's console (no checksum).
@@ -141,7 +142,7 @@ class fake_gateway final : public gateway::client {
             ledger.push_back(p);
             gateway::payment answer = to_payment(p);
             answer.fail_reason = p.status == "failed" ? "한도초과" : "";
-            answer.paid_at = p.status == "paid" ? 1 : 0;
+            answer.paid_at = 0;  // billingd records its own clock
             r.journal.code = 0;
             r.journal.imp_uid = p.imp_uid;
             if (b == "unknown_after_commit" || b == "ready" || b == "decline_lost") {
@@ -261,7 +262,7 @@ class fake_gateway final : public gateway::client {
     }
 
     asio::awaitable<gateway::payment_result> get_payment(std::string imp_uid) override {
-        calls.push_back("payment:" + imp_uid);
+        ++payment_calls;  // not in `calls`: console checks read payments on every check
         co_await interleave();
         gateway::payment_result r;
         r.journal.kind = "payment";
