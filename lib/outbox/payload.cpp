@@ -16,7 +16,7 @@ struct mapping {
 // First match wins. A subscription.status change back to active/trialing from paused or
 // unpaid is reported by the `subscription.resumed` row written in the same transaction, so
 // only activations after a trial or dunning are `subscription.activated`.
-constexpr std::array<mapping, 19> types{{
+constexpr std::array<mapping, 29> types{{
     {"subscription.created", "", "", "subscription.created"},
     {"subscription.status", "active", "trialing", "subscription.activated"},
     {"subscription.status", "active", "past_due", "subscription.activated"},
@@ -37,6 +37,17 @@ constexpr std::array<mapping, 19> types{{
     {"charge.resolved", "paid", "", "charge.paid"},
     {"charge.resolved", "canceled", "", "charge.canceled"},
     {"charge.upcoming", "", "", "charge.upcoming"},
+    // Changes and refunds (schema 7).
+    {"subscription.price_scheduled", "", "", "subscription.price_scheduled"},
+    {"subscription.price_changed", "", "", "subscription.price_changed"},
+    {"subscription.card_changed", "", "", "subscription.card_changed"},
+    {"subscription.schedule_changed", "", "", "subscription.schedule_changed"},
+    {"subscription.consent_required", "", "", "subscription.consent_required"},
+    {"subscription.consent_given", "", "", "subscription.consent_given"},
+    {"subscription.consent_timed_out", "", "", "subscription.consent_timed_out"},
+    {"charge.rekeyed", "", "", "charge.rekeyed"},
+    {"charge.refunded", "", "", "charge.refunded"},
+    {"refund.refused", "", "", "refund.refused"},
 }};
 
 bool matches(std::string_view pattern, const std::optional<std::string>& value) {

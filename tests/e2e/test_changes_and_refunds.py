@@ -2,7 +2,9 @@
 against portone-sim. A price change scheduled for period 3; a card change (rekey) after a
 decline; consent; refunds (a lost answer reconciled and not sent twice, a refund larger than
 what is left refused without a request); a refund made in the console found by the check."""
+import datetime
 import json
+import urllib.request
 
 from harness import Sim, Workspace, check, check_ledger_agrees, finish
 
@@ -100,5 +102,84 @@ with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:í
     check(r.returncode == 0, f"consent: {r.returncode} {r.stderr}")
     r = ws3.once(as_of="2030-02-02T01:00:00Z")
     check((charge(ws3, sub3, 1) or {}).get("amount") == 19900, "charged at the new price after consent")
+
+    # --- Refunds. The simulator stamps cancels with the wall clock, so these runs are dated now.
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+    def at(minutes):
+        return (now + datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    today_kst = (now + datetime.timedelta(hours=9)).date().isoformat()
+    refunds = "\n[refunds]\nlookup_delay_seconds = 1\nconsole_check_minutes = 60\n"
+    ws4 = Workspace(sim, extra_guardrails=refunds)
+    ws4.init_db()
+    lost = ws4.add_subscription("pay-refund-lost", today_kst, charge_time="00:00")
+    partial = ws4.add_subscription("pay-refund-partial", today_kst, charge_time="00:00")
+    console = ws4.add_subscription("pay-refund-console", today_kst, charge_time="00:00")
+    r = ws4.once(as_of=at(0))
+    check(r.returncode == 0, f"charged: {r.stderr[-300:]}")
+    c_lost, c_partial, c_console = (charge(ws4, s_, 0) for s_ in (lost, partial, console))
+    check(all(c and c["state"] == "paid" for c in (c_lost, c_partial, c_console)), "three paid")
+
+    # A refund whose answer is lost after PortOne applied it: read back, not sent twice.
+    sim.set_faults(["cancel:reset_after:1:1"])
+    r = ctl(ws4, "--actor", "bob", "charge", "refund", c_lost["id"], "--reason", "customer asked")
+    check(r.returncode == 0 and "requested" in r.stdout, f"refund recorded: {r.returncode} {r.stdout} {r.stderr}")
+    r = ws4.once(as_of=at(1))
+    sim.set_faults([])
+    row = ws4.scalar("SELECT state FROM refunds WHERE charge_id = ?", c_lost["id"])
+    check(row == "refunded", f"the lost answer is reconciled to refunded: {row}")
+    seen = sim._call("GET", "/__sim/requests?imp_uid=" + c_lost["imp_uid"])["imp_uids"][c_lost["imp_uid"]]
+    check(seen["cancels"] == 1, f"the cancel was sent once: {seen}")
+    check(seen["lookups"] >= 1, f"the payment was read before anything was sent again: {seen}")
+    check(ws4.scalar("SELECT refunded_amount FROM charges WHERE id = ?", c_lost["id"]) == 9900,
+          "the charge shows what was refunded")
+    ledger = {p["merchant_uid"]: p for p in sim.ledger()}
+    check(ledger[c_lost["merchant_uid"]]["cancel_amount"] == 9900 and
+          len(ledger[c_lost["merchant_uid"]]["cancel_history"]) == 1,
+          "PortOne refunded it exactly once")
+    check(ws4.scalar("SELECT count(*) FROM events WHERE kind = 'charge.refunded' AND charge_id = ?",
+                     c_lost["id"]) == 1, "one charge.refunded event")
+    check(ws4.scalar("SELECT status FROM subscriptions WHERE id = ?", lost) == "active",
+          "a fully refunded period leaves the subscription active")
+
+    # Partial refunds; more than what is left is refused without a request. Both inferred modes
+    # of PortOne: a refused cancel as HTTP 400, a partly cancelled payment reported `cancelled`.
+    sim.set_modes(cancel_refusal_status=400, partial_cancel_status="cancelled")
+    r = ctl(ws4, "charge", "refund", c_partial["id"], "--amount", 3000, "--reason", "late")
+    ws4.once(as_of=at(2))
+    check(ws4.scalar("SELECT refunded_amount FROM charges WHERE id = ?", c_partial["id"]) == 3000,
+          "a partial refund of 3,000")
+    r = ctl(ws4, "charge", "refund", c_partial["id"], "--amount", 7000, "--reason", "too much")
+    check(r.returncode == 65 and "more than is left" in r.stderr,
+          f"7,000 of the 6,900 left is refused (65): {r.returncode} {r.stderr}")
+    seen = sim._call("GET", "/__sim/requests?imp_uid=" + c_partial["imp_uid"])["imp_uids"][c_partial["imp_uid"]]
+    check(seen["cancels"] == 1, f"no request for the refused refund: {seen}")
+    # A refund made in the console meanwhile makes billingd's checksum stale: PortOne refuses
+    # (HTTP 400 in this mode) and billingd records the refusal, sending nothing more.
+    sim._call("POST", "/__sim/console-cancel", {"imp_uid": c_partial["imp_uid"], "amount": 900})
+    r = ctl(ws4, "charge", "refund", c_partial["id"], "--amount", 1000, "--reason", "stale")
+    ws4.once(as_of=at(3))
+    check(ws4.scalar("SELECT state FROM refunds WHERE charge_id = ? ORDER BY id DESC LIMIT 1",
+                     c_partial["id"]) == "refused", "a refused cancel is recorded as refused")
+    sim.set_modes(cancel_refusal_status=200, partial_cancel_status="paid")
+
+    # A refund made in PortOne's console appears within one check interval (60 minutes here).
+    sim._call("POST", "/__sim/console-cancel", {"imp_uid": c_console["imp_uid"]})
+    ws4.once(as_of=at(30))
+    check(ws4.scalar("SELECT refunded_amount FROM charges WHERE id = ?", c_console["id"]) == 0,
+          "not before the next check")
+    ws4.once(as_of=at(61))
+    check(ws4.scalar("SELECT refunded_amount FROM charges WHERE id = ?", c_console["id"]) == 9900,
+          "the console refund is recorded at the next check")
+    check(ws4.scalar("SELECT count(*) FROM refunds WHERE charge_id = ? AND source = 'console'",
+                     c_console["id"]) == 1, "as one refund of source console")
+    check(ws4.scalar("SELECT refunded_amount FROM charges WHERE id = ?", c_partial["id"]) == 3900,
+          "the partial console refund is found by reading the payment: 3,000 + 900")
+    ws4.once(as_of=at(125))
+    check(ws4.scalar("SELECT count(*) FROM refunds WHERE source = 'console'") == 2,
+          "checked again: nothing recorded twice")
+    check(ws4.scalar("SELECT sum(refunded) FROM revenue_per_day") == 9900 + 3900 + 9900,
+          "revenue_per_day is net of every refund")
 
 finish("changes and refunds")
