@@ -113,13 +113,15 @@ with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:í
     refunds = "\n[refunds]\nlookup_delay_seconds = 1\nconsole_check_minutes = 60\n"
     ws4 = Workspace(sim, extra_guardrails=refunds)
     ws4.init_db()
+    crash_subs = [ws4.add_subscription(f"pay-refund-crash-{i}", today_kst, charge_time="00:00")
+                  for i in range(2)]
     lost = ws4.add_subscription("pay-refund-lost", today_kst, charge_time="00:00")
     partial = ws4.add_subscription("pay-refund-partial", today_kst, charge_time="00:00")
     console = ws4.add_subscription("pay-refund-console", today_kst, charge_time="00:00")
     r = ws4.once(as_of=at(0))
     check(r.returncode == 0, f"charged: {r.stderr[-300:]}")
     c_lost, c_partial, c_console = (charge(ws4, s_, 0) for s_ in (lost, partial, console))
-    check(all(c and c["state"] == "paid" for c in (c_lost, c_partial, c_console)), "three paid")
+    check(all(c and c["state"] == "paid" for c in (c_lost, c_partial, c_console)), "all paid")
 
     # A refund whose answer is lost after PortOne applied it: read back, not sent twice.
     sim.set_faults(["cancel:reset_after:1:1"])
@@ -142,6 +144,25 @@ with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:í
                      c_lost["id"]) == 1, "one charge.refunded event")
     check(ws4.scalar("SELECT status FROM subscriptions WHERE id = ?", lost) == "active",
           "a fully refunded period leaves the subscription active")
+
+    # billingd killed right after the refund's write-ahead commit (nothing sent), and right
+    # before its outcome commit (PortOne refunded, billingd did not record it): after a restart
+    # the payment is read first; the first is sent once, the second never again.
+    for i, step in enumerate(("after_write_ahead_commit", "before_outcome_commit")):
+        c = charge(ws4, crash_subs[i], 0)
+        r = ctl(ws4, "charge", "refund", c["id"], "--reason", "crash test")
+        r = ws4.once(as_of=at(1), env={"BILLINGD_CRASH_AT": f"{step}:1"})
+        check(r.returncode == -9, f"{step}: billingd was killed ({r.returncode})")
+        check(ws4.scalar("SELECT state FROM refunds WHERE charge_id = ?", c["id"]) == "sending",
+              f"{step}: the refund was written ahead")
+        r = ws4.once(as_of=at(1))
+        check(ws4.scalar("SELECT state FROM refunds WHERE charge_id = ?", c["id"]) == "refunded",
+              f"{step}: refunded after the restart")
+        seen = sim._call("GET", "/__sim/requests?imp_uid=" + c["imp_uid"])["imp_uids"][c["imp_uid"]]
+        check(seen["cancels"] == 1, f"{step}: one cancel reached PortOne: {seen}")
+        payment = {p["merchant_uid"]: p for p in sim.ledger()}[c["merchant_uid"]]
+        check(payment["cancel_amount"] == 9900 and len(payment["cancel_history"]) == 1,
+              f"{step}: refunded exactly once at PortOne")
 
     # Partial refunds; more than what is left is refused without a request. Both inferred modes
     # of PortOne: a refused cancel as HTTP 400, a partly cancelled payment reported `cancelled`.
@@ -179,7 +200,7 @@ with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:í
     ws4.once(as_of=at(125))
     check(ws4.scalar("SELECT count(*) FROM refunds WHERE source = 'console'") == 2,
           "checked again: nothing recorded twice")
-    check(ws4.scalar("SELECT sum(refunded) FROM revenue_per_day") == 9900 + 3900 + 9900,
+    check(ws4.scalar("SELECT sum(refunded) FROM revenue_per_day") == 2 * 9900 + 9900 + 3900 + 9900,
           "revenue_per_day is net of every refund")
 
 finish("changes and refunds")
