@@ -38,6 +38,20 @@ const gateway::cancellation* find_entry(const gateway::payment& p, const storage
     return nullptr;
 }
 
+// The answer columns of a refund_attempts row. The body is kept only when the answer did
+// not say what was asked (a cancelled list or a payment that was read is not kept: what it
+// changed is).
+void fill_answer(storage::refund_attempt_record& a, const gateway::exchange& x, bool keep_body) {
+    a.phase = "answer";
+    a.request_written = x.request_written ? 1 : 0;
+    if (x.http_status != 0) a.http_status = x.http_status;
+    a.portone_code = x.code;
+    if (!x.message.empty()) a.message = x.message;
+    a.outcome = std::string{gateway::to_string(x.result)};
+    a.latency_ms = x.latency.count();
+    if (keep_body && !x.raw.empty()) a.raw_answer = x.raw.substr(0, gateway::max_journaled_body);
+}
+
 }  // namespace
 
 std::int64_t engine::impl::journal_refund(const storage::refund_record& r,
@@ -63,17 +77,10 @@ void engine::impl::journal_refund_answer(const job& j, const gateway::exchange& 
     a.charge_id = j.refund.charge_id;
     a.request_id = j.request_attempt_id;
     a.kind = j.what == job::kind::refund ? "cancel" : "payment";
-    a.phase = "answer";
     a.imp_uid = j.imp_uid;
     a.amount = j.refund.amount;
     a.checksum = j.refund.checksum;
-    a.request_written = x.request_written ? 1 : 0;
-    if (x.http_status != 0) a.http_status = x.http_status;
-    a.portone_code = x.code;
-    if (!x.message.empty()) a.message = x.message;
-    a.outcome = std::string{gateway::to_string(x.result)};
-    a.latency_ms = x.latency.count();
-    if (!x.raw.empty()) a.raw_answer = x.raw.substr(0, gateway::max_journaled_body);
+    fill_answer(a, x, true);
     changes.append_refund_attempt(a);
 }
 
@@ -326,25 +333,16 @@ asio::awaitable<void> engine::impl::check_console_refunds() {
         storage::refund_attempt_record a;
         a.at = now();
         a.kind = "cancelled_list";
-        a.phase = "answer";
         a.request_summary = "GET /payments/status/cancelled from=" + std::to_string(from) +
                             " to=" + std::to_string(t) + " page=" + std::to_string(page);
-        a.request_written = answer.journal.request_written ? 1 : 0;
-        if (answer.journal.http_status) a.http_status = answer.journal.http_status;
-        a.portone_code = answer.journal.code;
-        if (!answer.journal.message.empty()) a.message = answer.journal.message;
-        a.outcome = std::string{gateway::to_string(answer.journal.result)};
-        a.latency_ms = answer.journal.latency.count();
-        // The list itself is not kept (up to 100 payments); what it changed is.
-        if (answer.journal.result != gateway::outcome::found) {
-            if (!answer.journal.raw.empty())
-                a.raw_answer = answer.journal.raw.substr(0, gateway::max_journaled_body);
-            changes.append_refund_attempt(a);
+        const bool found = answer.journal.result == gateway::outcome::found;
+        fill_answer(a, answer.journal, !found);
+        changes.append_refund_attempt(a);
+        if (!found) {
             tx.commit();
             complete = false;
             break;
         }
-        changes.append_refund_attempt(a);
         for (const auto& p : answer.list) summary.console_refunds += record_console_refunds(p);
         tx.commit();
         if (answer.next <= page) break;
@@ -368,23 +366,15 @@ asio::awaitable<void> engine::impl::check_console_refunds() {
             a.at = now();
             a.charge_id = charge_id;
             a.kind = "payment";
-            a.phase = "answer";
             a.imp_uid = imp_uid;
             a.request_summary = "GET /payments/" + imp_uid + " (console refund check)";
-            a.request_written = answer.journal.request_written ? 1 : 0;
-            if (answer.journal.http_status) a.http_status = answer.journal.http_status;
-            a.portone_code = answer.journal.code;
-            if (!answer.journal.message.empty()) a.message = answer.journal.message;
-            a.outcome = std::string{gateway::to_string(answer.journal.result)};
-            a.latency_ms = answer.journal.latency.count();
-            if (answer.journal.result != gateway::outcome::found) {
-                if (!answer.journal.raw.empty())
-                    a.raw_answer = answer.journal.raw.substr(0, gateway::max_journaled_body);
-                changes.append_refund_attempt(a);
+            const bool found = answer.journal.result == gateway::outcome::found;
+            fill_answer(a, answer.journal, !found);
+            changes.append_refund_attempt(a);
+            if (!found) {
                 tx.commit();
                 break;  // PortOne is not answering: the rest waits for the next check
             }
-            changes.append_refund_attempt(a);
             if (answer.found) summary.console_refunds += record_console_refunds(*answer.found);
             changes.set_console_swept_after(charge_id);
             tx.commit();
