@@ -476,6 +476,10 @@ std::optional<envelope> envelope_from(const json& j) {
     if (!j.is_object()) return std::nullopt;
     auto code = j.find("code");
     if (code == j.end() || !code->is_number_integer()) return std::nullopt;
+    // Above INT64_MAX the cast would wrap (to a negative "refusal"): not an envelope at all.
+    if (code->is_number_unsigned() &&
+        code->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+        return std::nullopt;
     envelope e;
     e.code = code->get<std::int64_t>();
     e.message = string_field(j, "message");

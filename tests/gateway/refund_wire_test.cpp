@@ -392,3 +392,13 @@ TEST_CASE("pages of cancelled payments: a list, total and next; anything else is
         if (r.expected == outcome::found) CHECK(got.total == 3);
     }
 }
+
+TEST_CASE("an envelope code beyond int64 is no envelope: never a wrapped code, never refused") {
+    const std::string body = R"({"code":9223372036854775808,"message":"?","response":null})";
+    const auto cancelled = wire::classify_cancel(cancel_of(), answered(200, body));
+    CHECK(cancelled.journal.result == outcome::unknown);
+    CHECK_FALSE(cancelled.journal.code);
+    const auto looked = wire::classify_payment(imp, "GET", answered(404, body));
+    CHECK(looked.journal.result == outcome::unknown);
+    CHECK_FALSE(looked.journal.code);
+}
