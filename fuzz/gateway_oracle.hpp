@@ -97,8 +97,34 @@ inline bool same_number(const json& object, const char* key, std::int64_t got) {
     return false;
 }
 
+// A payment's cancel_history holds exactly the answer's entries (absent or null: none).
+inline void check_cancel_history_matches(const gateway::payment& p, const json& object,
+                                         bool lossy) {
+    const auto it = object.find("cancel_history");
+    if (it == object.end() || it->is_null()) {
+        FUZZ_CHECK(p.cancel_history.empty(), "cancel_history invented");
+        return;
+    }
+    FUZZ_CHECK(it->is_array() && it->size() == p.cancel_history.size(),
+               "cancel_history entries lost or invented");
+    for (std::size_t i = 0; i < p.cancel_history.size(); ++i) {
+        const json& entry = (*it)[i];
+        const auto& c = p.cancel_history[i];
+        FUZZ_CHECK(entry.is_object(), "a cancel_history entry from something not an object");
+        FUZZ_CHECK(same_number(entry, "amount", c.amount), "cancel_history amount differs");
+        FUZZ_CHECK(same_number(entry, "cancelled_at", c.cancelled_at),
+                   "cancel_history cancelled_at differs");
+        if (lossy) continue;
+        FUZZ_CHECK(c.pg_tid == string_of(entry, "pg_tid") &&
+                       c.reason == string_of(entry, "reason") &&
+                       c.cancellation_id == string_of(entry, "cancellation_id") &&
+                       c.receipt_url == string_of(entry, "receipt_url"),
+                   "a cancel_history string differs from the answer");
+    }
+}
+
 // A payment handed to the caller says exactly what the JSON object says (its strings only
-// when the body was UTF-8).
+// when the body was UTF-8), cancel_history included.
 inline void check_payment_matches(const gateway::payment& p, const json& object, bool lossy) {
     FUZZ_CHECK(object.is_object(), "a payment came from something that is not an object");
     if (!lossy) {
@@ -120,6 +146,7 @@ inline void check_payment_matches(const gateway::payment& p, const json& object,
     FUZZ_CHECK(same_number(object, "paid_at", p.paid_at), "paid_at differs");
     FUZZ_CHECK(same_number(object, "failed_at", p.failed_at), "failed_at differs");
     FUZZ_CHECK(same_number(object, "cancelled_at", p.cancelled_at), "cancelled_at differs");
+    check_cancel_history_matches(p, object, lossy);
 }
 
 // The journal's raw body: at most max_journaled_body bytes, a prefix of the body, the whole

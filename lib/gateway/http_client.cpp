@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
+#include <functional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -79,8 +80,7 @@ struct request_spec {
     std::string bearer;
     std::chrono::milliseconds read_timeout{0};
     bool idempotent = true;  // may be resent on a fresh connection after a stale one failed
-    bool is_charge = false;
-    std::string merchant_uid;  // for the after_charge_written hook
+    std::function<void()> after_written;  // the after_*_written test hooks
 };
 
 struct connect_result {
@@ -133,8 +133,10 @@ class http_client final : public client {
         spec.body = wire::charge_body(request);
         spec.read_timeout = options_.charge_timeout;
         spec.idempotent = false;
-        spec.is_charge = true;
-        spec.merchant_uid = request.merchant_uid;
+        if (options_.after_charge_written)
+            spec.after_written = [this, uid = request.merchant_uid] {
+                options_.after_charge_written(uid);
+            };
         auto got = co_await authorized(spec);
 
         charge_result result;
@@ -221,6 +223,71 @@ class http_client final : public client {
         co_return result;
     }
 
+    asio::awaitable<cancel_result> cancel(cancel_request request) override {
+        request_spec spec;
+        spec.method = http::verb::post;
+        spec.target = url_.path_prefix + "/payments/cancel";
+        spec.body = wire::cancel_body(request);
+        spec.read_timeout = options_.charge_timeout;
+        spec.idempotent = false;
+        if (options_.after_cancel_written)
+            spec.after_written = [this, uid = request.imp_uid] {
+                options_.after_cancel_written(uid);
+            };
+        auto got = co_await authorized(spec);
+
+        cancel_result result;
+        if (got.token_failure) {
+            result.journal = token_blocked("cancel", wire::cancel_summary(request), got);
+            result.journal.imp_uid = request.imp_uid;
+        } else {
+            result = wire::classify_cancel(request, got.answer);
+        }
+        scrub(result);
+        co_return result;
+    }
+
+    asio::awaitable<payment_result> get_payment(std::string imp_uid) override {
+        const std::string path = "/payments/" + wire::encode_path_segment(imp_uid);
+        request_spec spec;
+        spec.target = url_.path_prefix + path;
+        spec.read_timeout = options_.lookup_timeout;
+        auto got = co_await authorized(spec);
+
+        payment_result result;
+        if (got.token_failure) {
+            result.journal = token_blocked("payment", "GET " + path, got);
+            result.journal.imp_uid = imp_uid;
+        } else {
+            result = wire::classify_payment(imp_uid, "GET " + path, got.answer);
+        }
+        scrub(result);
+        co_return result;
+    }
+
+    asio::awaitable<payment_page_result> cancelled_payments(std::int64_t from, std::int64_t to,
+                                                            std::int64_t page) override {
+        const std::string path = "/payments/status/cancelled";
+        const std::string window = "from=" + std::to_string(from) + "&to=" + std::to_string(to) +
+                                   "&page=" + std::to_string(page);
+        request_spec spec;
+        spec.target = url_.path_prefix + path + "?" + window +
+                      "&limit=" + std::to_string(options_.cancelled_page_size);
+        spec.read_timeout = options_.lookup_timeout;
+        const std::string summary = "GET " + path + " from=" + std::to_string(from) +
+                                    " to=" + std::to_string(to) + " page=" + std::to_string(page);
+        auto got = co_await authorized(spec);
+
+        payment_page_result result;
+        if (got.token_failure) {
+            result.journal = token_blocked("cancelled_list", summary, got);
+        } else {
+            result = wire::classify_cancelled_page(page, summary, got.answer);
+        }
+        scrub(result);
+        co_return result;
+    }
+
   private:
     // Sends with the cached token; on 401 refreshes it once and sends once more.
     asio::awaitable<authorized_answer> authorized(request_spec spec) {
@@ -292,11 +359,15 @@ class http_client final : public client {
                 replace_all(*field, secret);
     }
     void scrub(payment& p) const {
-        for (const auto& secret : secrets())
+        for (const auto& secret : secrets()) {
             for (auto* field : {&p.imp_uid, &p.merchant_uid, &p.customer_uid, &p.status,
                                 &p.currency, &p.fail_reason, &p.pg_provider, &p.pg_tid,
                                 &p.pay_method, &p.receipt_url, &p.name})
                 replace_all(*field, secret);
+            for (auto& c : p.cancel_history)
+                for (auto* field : {&c.pg_tid, &c.reason, &c.cancellation_id, &c.receipt_url})
+                    replace_all(*field, secret);
+        }
     }
     void scrub(charge_result& r) const {
         scrub(r.journal);
@@ -306,6 +377,18 @@ class http_client final : public client {
         scrub(r.journal);
         if (r.settled) scrub(*r.settled);
         for (auto& p : r.payments) scrub(p);
+    }
+    void scrub(cancel_result& r) const {
+        scrub(r.journal);
+        if (r.answer) scrub(*r.answer);
+    }
+    void scrub(payment_result& r) const {
+        scrub(r.journal);
+        if (r.found) scrub(*r.found);
+    }
+    void scrub(payment_page_result& r) const {
+        scrub(r.journal);
+        for (auto& p : r.list) scrub(p);
     }
     void scrub(customer_result& r) const {
         scrub(r.journal);
@@ -483,8 +566,7 @@ class http_client final : public client {
                 break;
             }
             answer.request_written = true;
-            if (spec.is_charge && options_.after_charge_written)
-                options_.after_charge_written(spec.merchant_uid);
+            if (spec.after_written) spec.after_written();
 
             http::response_parser<http::string_body> parser;
             parser.header_limit(max_header_bytes);

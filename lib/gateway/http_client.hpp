@@ -20,12 +20,13 @@
 //   Idle connections are checked before reuse (closed by the peer or holding stray bytes:
 //   dropped) and are not reused after `idle_timeout`, so a charge rarely meets a stale one.
 //   GET lookups and getToken, which move no money, are retried once on a fresh connection
-//   when a reused one fails before any byte of the answer arrived; charges never are.
+//   when a reused one fails before any byte of the answer arrived; charges and cancels never
+//   are.
 //
 // Timeouts: `connect_timeout` covers resolve + connect + TLS handshake and the write;
-// `charge_timeout` / `lookup_timeout` cover reading the whole answer (getToken and customer
-// lookups use lookup_timeout). Answers above `max_response_bytes` are cut off: unknown.
-// Host name resolution uses the system resolver. A lookup that takes longer than
+// `charge_timeout` (charges and cancels, which move money) / `lookup_timeout` (every GET and
+// getToken) cover reading the whole answer. Answers above `max_response_bytes` are cut off:
+// unknown. Host name resolution uses the system resolver. A lookup that takes longer than
 // connect_timeout is abandoned (transient: nothing was written); the lookup itself cannot be
 // interrupted and finishes in the background, and Asio's single resolver thread makes later
 // lookups queue behind it, each again bounded by connect_timeout.
@@ -69,12 +70,15 @@ struct http_client_options {
     // Test hook: called after the charge request's bytes were fully written, before the answer
     // is read (crash-point tests throw or stop the process here).
     std::function<void(std::string_view merchant_uid)> after_charge_written;
+    // The same for a cancel (POST /payments/cancel), with its imp_uid.
+    std::function<void(std::string_view imp_uid)> after_cancel_written;
 
     // Additions beyond the scheduler's contract; the defaults suit PortOne.
     std::chrono::milliseconds idle_timeout{std::chrono::seconds{20}};  // keep-alive reuse window
     std::chrono::seconds token_refresh_margin{60};
-    std::size_t find_all_page_size = 100;  // PortOne allows up to 1000
-    std::size_t find_all_max_pages = 20;   // more pages than this: unknown
+    std::size_t find_all_page_size = 100;   // PortOne allows up to 1000
+    std::size_t find_all_max_pages = 20;    // more pages than this: unknown
+    std::size_t cancelled_page_size = 100;  // `limit` of GET /payments/status/cancelled
 };
 
 // nullopt when `base_url` is acceptable, else what is wrong with it (for a config error).

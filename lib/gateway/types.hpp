@@ -77,7 +77,8 @@ struct charge_request {
 
 // The journal record of one HTTP exchange (one row of `attempts`). Never holds secrets.
 struct exchange {
-    std::string kind;  // "charge" | "lookup" | "customer" | "token"
+    // "charge" | "lookup" | "customer" | "token" | "cancel" | "payment" | "cancelled_list"
+    std::string kind;
     std::string
         request_summary;  // e.g. "POST /subscribe/payments/again merchant_uid=... amount=..."
     bool request_written = false;      // false: failed before the request left (connect/TLS/...)

@@ -5,7 +5,8 @@
 // The transport (http_client.cpp) reports what it observed as an `http_answer`; the functions
 // here decide what that means for the money. Nothing here does I/O, reads a clock or throws
 // for any input PortOne or the network can produce: malformed answers classify as `unknown`
-// (or `transient` for getToken, which moves no money). JSON stays inside wire.cpp.
+// (or `transient` for getToken, which moves no money). JSON stays inside wire*.cpp (charges
+// and lookups in wire.cpp, refunds in wire_refunds.cpp, what they share in wire_detail.cpp).
 //
 // Thread safety: all functions are pure.
 #pragma once
@@ -43,6 +44,11 @@ std::string charge_body(const charge_request& request);
 std::string token_body(std::string_view imp_key, std::string_view imp_secret);
 // "POST /subscribe/payments/again merchant_uid=... customer_uid=... amount=... currency=..."
 std::string charge_summary(const charge_request& request);
+// JSON body of POST /payments/cancel: imp_uid, amount, checksum and (when non-empty) reason,
+// the parameters portone-v1-spec.json declares, as the declared types (string, number).
+std::string cancel_body(const cancel_request& request);
+// "POST /payments/cancel imp_uid=... amount=... checksum=..."
+std::string cancel_summary(const cancel_request& request);
 // Percent-encodes one path segment (everything but unreserved characters, RFC 3986).
 std::string encode_path_segment(std::string_view segment);
 
@@ -111,6 +117,34 @@ lookup_result reduce_lookup(exchange journal, std::vector<payment> payments);
 // 404, or 200 with code != 0 (older accounts) -> not_found; 401 -> config_error;
 // anything else -> unknown (exists == false does NOT mean "not found" then).
 customer_result classify_customer(std::string summary, const http_answer& answer);
+
+// POST /payments/cancel, after the token layer's one retry (see cancel_result in types.hpp):
+//   no complete answer: transient if not written, unknown if written (config_error for a
+//     refused certificate);
+//   401, 3xx, 404 without PortOne's envelope (base_url points elsewhere): config_error;
+//   429: transient; 5xx: unknown; 404 with PortOne's envelope: not_found;
+//   any other status below 500 with an envelope code != 0: refused;
+//   HTTP 200 + code 0 + a payment of this imp_uid, status paid or cancelled, that shows the
+//     cancel (amount - cancel_amount <= checksum - amount, i.e. at least `amount` more was
+//     cancelled than the checksum says was before): found, with `answer`;
+//   anything else (no envelope, code 0 with another status or an unreadable payment, a
+//     payment that does not show the cancel or is another one): unknown, with `answer` when a
+//     payment was read.
+// Requires request.amount > 0 and request.checksum >= request.amount.
+cancel_result classify_cancel(const cancel_request& request, const http_answer& answer);
+
+// GET /payments/{imp_uid}: HTTP 200 + code 0 + a payment with that imp_uid: found (`found`
+// set); 404 with PortOne's envelope: not_found; 401: config_error (a refused certificate
+// too); not written or 429: transient; anything else: unknown.
+payment_result classify_payment(const std::string& imp_uid, std::string summary,
+                                const http_answer& answer);
+
+// Page `page` of GET /payments/status/cancelled: HTTP 200 + code 0 + {total, previous, next,
+// list} of readable payments, `next` 0 or past `page`: found; 401, and 400 (a window over 90
+// days or a page past the end: billingd asked wrongly, no retry helps): config_error (a
+// refused certificate too); not written or 429: transient; anything else: unknown.
+payment_page_result classify_cancelled_page(std::int64_t page, std::string summary,
+                                            const http_answer& answer);
 
 // POST /users/getToken. `token` is set on success (`journal.result == found`); otherwise
 // `journal.result` is config_error (HTTP 400/401/403: wrong credentials) or transient

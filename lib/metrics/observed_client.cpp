@@ -24,4 +24,25 @@ boost::asio::awaitable<gateway::customer_result> observed_client::get_customer(
     co_return r;
 }
 
+boost::asio::awaitable<gateway::cancel_result> observed_client::cancel(
+    gateway::cancel_request request) {
+    gateway::cancel_result r = co_await inner_->cancel(std::move(request));
+    metrics_.observe_request("cancel", gateway::to_string(r.journal.result), r.journal.latency);
+    co_return r;
+}
+
+boost::asio::awaitable<gateway::payment_result> observed_client::get_payment(std::string imp_uid) {
+    gateway::payment_result r = co_await inner_->get_payment(std::move(imp_uid));
+    metrics_.observe_request("payment", gateway::to_string(r.journal.result), r.journal.latency);
+    co_return r;
+}
+
+boost::asio::awaitable<gateway::payment_page_result> observed_client::cancelled_payments(
+    std::int64_t from, std::int64_t to, std::int64_t page) {
+    gateway::payment_page_result r = co_await inner_->cancelled_payments(from, to, page);
+    metrics_.observe_request("cancelled_list", gateway::to_string(r.journal.result),
+                             r.journal.latency);
+    co_return r;
+}
+
 }  // namespace billingd::metrics

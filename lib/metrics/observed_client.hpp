@@ -20,6 +20,10 @@ class observed_client final : public gateway::client {
     boost::asio::awaitable<gateway::lookup_result> find_all(std::string merchant_uid) override;
     boost::asio::awaitable<gateway::customer_result> get_customer(
         std::string customer_uid) override;
+    boost::asio::awaitable<gateway::cancel_result> cancel(gateway::cancel_request request) override;
+    boost::asio::awaitable<gateway::payment_result> get_payment(std::string imp_uid) override;
+    boost::asio::awaitable<gateway::payment_page_result> cancelled_payments(
+        std::int64_t from, std::int64_t to, std::int64_t page) override;
 
   private:
     std::unique_ptr<gateway::client> inner_;

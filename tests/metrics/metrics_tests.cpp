@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <string>
+#include <vector>
 
 #include "metrics/database_gauges.hpp"
 #include "metrics/exposition.hpp"
@@ -180,6 +181,33 @@ TEST_CASE("the observed client counts each request by endpoint and class and pas
     CHECK(has_line(
         t, "billingd_portone_request_duration_seconds_bucket{endpoint=\"customer\",le=\"2.5\"} 0"));
     CHECK(has_line(t, "billingd_portone_request_duration_seconds_sum{endpoint=\"customer\"} 3"));
+}
+
+TEST_CASE("the observed client forwards refunds, payment lookups and cancelled lists") {
+    metrics::process_metrics m("x");
+    // scripted_client does not speak them: the base class answers config_error, passed on.
+    metrics::observed_client client(std::make_unique<scripted_client>(), m);
+    boost::asio::io_context io;
+    std::vector<std::string> kinds;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+            gateway::cancel_request request;
+            request.imp_uid = "imp_1";
+            auto cancelled = co_await client.cancel(request);
+            kinds.push_back(cancelled.journal.kind);
+            std::string imp_uid = "imp_1";
+            auto payment = co_await client.get_payment(imp_uid);
+            kinds.push_back(payment.journal.kind);
+            auto page = co_await client.cancelled_payments(1, 2, 1);
+            kinds.push_back(page.journal.kind);
+        },
+        boost::asio::detached);
+    io.run();
+    CHECK(kinds == std::vector<std::string>{"cancel", "payment", "cancelled_list"});
+    CHECK(m.request_count("cancel", "config_error") == 1);
+    CHECK(m.request_count("payment", "config_error") == 1);
+    CHECK(m.request_count("cancelled_list", "config_error") == 1);
 }
 
 TEST_CASE("database gauges count due, in-doubt, parked and flagged rows as of the given time") {

@@ -153,14 +153,17 @@ def requests_of(c, merchant_uid):
 
 
 def modes_run(exe):
-    """--record-at answer, --failed-uid-reuse refuse, and counting requests that overlap."""
+    """--record-at answer, --failed-uid-reuse refuse, the cancel modes, and counting requests
+    that overlap."""
     proc, port = start(exe, "--record-at", "answer", "--failed-uid-reuse", "refuse",
+                       "--cancel-refusal-status", "400", "--partial-cancel-status", "cancelled",
                        "--prefix", "no-=decline:잔액부족", "--hang-seconds", "5")
     try:
         c = Client(port)
         c.login()
         status, modes = c.json("GET", "/__sim/modes")
-        assert modes == {"ok": True, "record_at": "answer", "failed_uid_reuse": "refuse"}, modes
+        assert modes == {"ok": True, "record_at": "answer", "failed_uid_reuse": "refuse",
+                         "cancel_refusal_status": 400, "partial_cancel_status": "cancelled"}, modes
 
         # The client leaves during the PG latency: the charge is still recorded when the PG
         # answers, and lookups before that answer 404.

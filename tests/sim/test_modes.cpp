@@ -152,11 +152,16 @@ TEST_CASE("failed_uid_reuse switches at runtime; allow charges a failed merchant
 
 TEST_CASE("/__sim/modes shows the modes; a bad value or unknown key changes nothing") {
     auto sim = make_sim();
-    CHECK(send(sim, "GET", "/__sim/modes", "", t0).body ==
-          json{{"ok", true}, {"record_at", "arrival"}, {"failed_uid_reuse", "allow"}});
-    for (const char* bad : {R"({"record_at":"answer","failed_uid_reuse":"never"})",
-                            R"({"record_at":"later"})", R"({"record_at":"answer","speed":"fast"})",
-                            R"({"record_at":1})", R"(["answer"])", "{nope"}) {
+    CHECK(send(sim, "GET", "/__sim/modes", "", t0).body == json{{"ok", true},
+                                                                {"record_at", "arrival"},
+                                                                {"failed_uid_reuse", "allow"},
+                                                                {"cancel_refusal_status", 200},
+                                                                {"partial_cancel_status", "paid"}});
+    for (const char* bad :
+         {R"({"record_at":"answer","failed_uid_reuse":"never"})", R"({"record_at":"later"})",
+          R"({"record_at":"answer","speed":"fast"})", R"({"record_at":1})", R"(["answer"])",
+          "{nope", R"({"record_at":"answer","cancel_refusal_status":404})",
+          R"({"partial_cancel_status":"refunded"})"}) {
         CAPTURE(bad);
         auto a = send(sim, "POST", "/__sim/modes", bad, t0);
         CHECK(a.status == 400);
@@ -166,7 +171,11 @@ TEST_CASE("/__sim/modes shows the modes; a bad value or unknown key changes noth
     CHECK(sim.modes().record_at == portone_sim::record_at::arrival);
     auto both = send(sim, "POST", "/__sim/modes",
                      R"({"record_at":"answer","failed_uid_reuse":"refuse"})", t0);
-    CHECK(both.body == json{{"ok", true}, {"record_at", "answer"}, {"failed_uid_reuse", "refuse"}});
+    CHECK(both.body == json{{"ok", true},
+                            {"record_at", "answer"},
+                            {"failed_uid_reuse", "refuse"},
+                            {"cancel_refusal_status", 200},
+                            {"partial_cancel_status", "paid"}});
     CHECK(send(sim, "GET", "/__sim/modes", "", t0).body == both.body);
 }
 

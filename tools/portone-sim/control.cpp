@@ -5,9 +5,13 @@
 //   POST /__sim/faults        {"faults":["charge:http503_before:1.0"], "seed":N?} replaces it
 //   POST /__sim/customers     {"customers":{...},"prefixes":{...}} adds/overrides behaviours
 //   POST /__sim/token/expire  invalidates the current access token
-//   GET  /__sim/modes         {"ok":true,"record_at":"arrival","failed_uid_reuse":"allow"}
-//   POST /__sim/modes         {"record_at":"answer"} and/or {"failed_uid_reuse":"refuse"}
-//   GET  /__sim/requests      per-merchant_uid request counts (?merchant_uid=X for one)
+//   GET  /__sim/modes         {"ok":true,"record_at":"arrival","failed_uid_reuse":"allow",
+//                             "cancel_refusal_status":200,"partial_cancel_status":"paid"}
+//   POST /__sim/modes         any of those keys, e.g. {"record_at":"answer"}
+//   GET  /__sim/requests      per-merchant_uid and per-imp_uid request counts
+//                             (?merchant_uid=X or ?imp_uid=X for one)
+//   POST /__sim/console-cancel {"imp_uid"|"merchant_uid", "amount"?, "reason"?}: a refund made
+//                             in PortOne's console (no checksum, not a counted request)
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -33,11 +37,13 @@ json faults_json(const fault_plan& plan) {
     return {{"ok", true}, {"seed", plan.seed()}, {"faults", list}};
 }
 
-// Applies `{"record_at":..., "failed_uid_reuse":...}` (either may be left out) to a copy, so a
-// bad value changes nothing.
+// Applies `{"record_at":..., "failed_uid_reuse":..., "cancel_refusal_status":...,
+// "partial_cancel_status":...}` (any may be left out) to a copy, so a bad value changes nothing.
 sim_modes parse_modes(const json& body, sim_modes modes) {
     if (!body.is_object())
-        throw std::invalid_argument(R"(expected {"record_at":..., "failed_uid_reuse":...})");
+        throw std::invalid_argument(
+            R"(expected {"record_at":..., "failed_uid_reuse":..., "cancel_refusal_status":..., )"
+            R"("partial_cancel_status":...})");
     for (const auto& [key, value] : body.items()) {
         const auto text = value.is_string() ? value.get<std::string>() : value.dump();
         if (key == "record_at") {
@@ -48,6 +54,16 @@ sim_modes parse_modes(const json& body, sim_modes modes) {
             const auto f = parse_failed_uid_reuse(text);
             if (!f) throw std::invalid_argument("failed_uid_reuse is allow or refuse, not " + text);
             modes.failed_uid_reuse = *f;
+        } else if (key == "cancel_refusal_status") {
+            const auto c = parse_cancel_refusal_status(text);
+            if (!c) throw std::invalid_argument("cancel_refusal_status is 200 or 400, not " + text);
+            modes.cancel_refusal_status = *c;
+        } else if (key == "partial_cancel_status") {
+            const auto c = parse_partial_cancel_status(text);
+            if (!c)
+                throw std::invalid_argument("partial_cancel_status is paid or cancelled, not " +
+                                            text);
+            modes.partial_cancel_status = *c;
         } else {
             throw std::invalid_argument("unknown mode " + key);
         }
@@ -58,7 +74,7 @@ sim_modes parse_modes(const json& body, sim_modes modes) {
 }  // namespace
 
 void simulator::control(const http_request& request, const std::vector<std::string>& segments,
-                        plan& p) {
+                        std::int64_t now_ms, plan& p) {
     const std::string what = segments.size() >= 2 ? segments[1] : std::string();
     const bool get = request.method == "GET", post = request.method == "POST";
     try {
@@ -92,10 +108,34 @@ void simulator::control(const http_request& request, const std::vector<std::stri
             p.response = json_response(200, dump(modes_json()));
         } else if (get && what == "requests" && segments.size() == 2) {
             const auto query = split_target(request.target).query;
-            const auto only = query.find("merchant_uid");
-            p.response = json_response(
-                200, dump(requests_json(only == query.end() ? std::nullopt
-                                                            : std::optional(only->second))));
+            const auto param = [&](const char* key) {
+                const auto it = query.find(key);
+                return it == query.end() ? std::nullopt : std::optional(it->second);
+            };
+            p.response =
+                json_response(200, dump(requests_json(param("merchant_uid"), param("imp_uid"))));
+        } else if (post && what == "console-cancel" && segments.size() == 2) {
+            const auto body = json::parse(request.body);
+            if (!body.is_object()) throw std::invalid_argument("expected a JSON object");
+            const auto text = [&](const char* key) {
+                return body.contains(key) ? body[key].get<std::string>() : std::string();
+            };
+            std::optional<std::int64_t> amount;
+            if (body.contains("amount") && !body["amount"].is_null()) {
+                if (!body["amount"].is_number_integer() || body["amount"].get<std::int64_t>() <= 0)
+                    throw std::invalid_argument("amount must be a positive integer");
+                amount = body["amount"].get<std::int64_t>();
+            }
+            const auto imp_uid = text("imp_uid"), merchant_uid = text("merchant_uid");
+            if (imp_uid.empty() && merchant_uid.empty())
+                throw std::invalid_argument("imp_uid or merchant_uid is required");
+            auto done = console_cancel(imp_uid, merchant_uid, amount, text("reason"), now_ms);
+            p.response =
+                done.record
+                    ? json_response(
+                          200, dump({{"ok", true},
+                                     {"payment", to_payment_json(ledger_.all()[*done.record])}}))
+                    : control_error(done.status, done.error);
         } else if (post && what == "token" && segments.size() == 3 && segments[2] == "expire") {
             tokens_.expire();
             p.response = json_response(200, dump({{"ok", true}}));

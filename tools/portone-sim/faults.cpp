@@ -8,7 +8,7 @@ namespace portone_sim {
 namespace {
 
 constexpr std::array<std::string_view, endpoint_count> endpoint_names = {
-    "token", "charge", "find", "findAll", "payment", "customer"};
+    "token", "charge", "find", "findAll", "payment", "customer", "cancel", "status"};
 
 struct kind_name {
     fault_kind kind;
@@ -92,7 +92,9 @@ fault_spec parse_fault(std::string_view spec) {
     if (parts[0] != "*") {
         f.target = endpoint_from_string(parts[0]);
         if (!f.target)
-            bad(spec, "unknown endpoint (token, charge, find, findAll, payment, customer, *)");
+            bad(spec,
+                "unknown endpoint (token, charge, find, findAll, payment, customer, cancel, "
+                "status, *)");
     }
 
     std::string_view kind = parts[1];

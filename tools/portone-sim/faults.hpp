@@ -26,8 +26,10 @@
 
 namespace portone_sim {
 
-enum class endpoint { token, charge, find, find_all, payment, customer };
-inline constexpr std::size_t endpoint_count = 6;
+// New endpoints go last: a stream is seeded from its endpoint's name, so adding one leaves the
+// others' fault sequences as they were.
+enum class endpoint { token, charge, find, find_all, payment, customer, cancel, status };
+inline constexpr std::size_t endpoint_count = 8;
 std::string_view to_string(endpoint e);
 std::optional<endpoint> endpoint_from_string(std::string_view name);
 

@@ -50,10 +50,40 @@ bool descending(sort_order o) {
            o == sort_order::updated_desc;
 }
 
+// The time a record reached `status`, in UNIX seconds, for GET /payments/status/{status}.
+std::int64_t status_time_s(const payment_record& p, const std::string& status) {
+    if (status == "paid") return p.paid_ms / 1000;
+    if (status == "failed") return p.failed_ms / 1000;
+    if (status == "cancelled") return p.cancelled_ms / 1000;
+    return p.started_ms / 1000;
+}
+
+nlohmann::json cancel_history_json(const payment_record& p) {
+    auto out = nlohmann::json::array();
+    for (const auto& c : p.cancel_history)
+        out.push_back({{"pg_tid", c.pg_tid},
+                       {"amount", c.amount},
+                       {"cancelled_at", c.cancelled_ms / 1000},
+                       {"reason", c.reason},
+                       {"cancellation_id", c.cancellation_id},
+                       {"receipt_url", c.receipt_url}});
+    return out;
+}
+
+void sort_records(std::vector<const payment_record*>& records, sort_order order) {
+    std::stable_sort(records.begin(), records.end(), [order](const auto* a, const auto* b) {
+        const auto ka = sort_key(*a, order), kb = sort_key(*b, order);
+        if (ka != kb) return descending(order) ? ka > kb : ka < kb;
+        return descending(order) ? a->seq > b->seq : a->seq < b->seq;
+    });
+}
+
 }  // namespace
 
 nlohmann::json to_payment_json(const payment_record& p) {
     const bool paid = p.status == "paid" || p.status == "cancelled";
+    auto cancel_receipts = nlohmann::json::array();
+    for (const auto& c : p.cancel_history) cancel_receipts.push_back(c.receipt_url);
     return {
         {"imp_uid", p.imp_uid},
         {"merchant_uid", p.merchant_uid},
@@ -95,11 +125,13 @@ nlohmann::json to_payment_json(const payment_record& p) {
         {"failed_at", p.failed_ms / 1000},
         {"cancelled_at", p.cancelled_ms / 1000},
         {"fail_reason", string_or_null(p.fail_reason)},
-        {"cancel_reason", nullptr},
+        {"cancel_reason", p.cancel_history.empty()
+                              ? nlohmann::json(nullptr)
+                              : nlohmann::json(p.cancel_history.back().reason)},
         {"receipt_url",
          paid ? "https://mockup-pg-web.kakao.com/v1/confirmation/p/" + p.pg_tid : std::string()},
-        {"cancel_history", nlohmann::json::array()},
-        {"cancel_receipt_urls", nlohmann::json::array()},
+        {"cancel_history", cancel_history_json(p)},
+        {"cancel_receipt_urls", cancel_receipts},
         {"cash_receipt_issued", false},
         {"customer_uid", p.customer_uid},
         {"customer_uid_usage", "payment"},
@@ -157,12 +189,46 @@ std::vector<const payment_record*> ledger::by_merchant_uid(const std::string& me
         const auto& p = records_[index];
         if (status.empty() || p.status == status) out.push_back(&p);
     }
-    std::stable_sort(out.begin(), out.end(), [order](const auto* a, const auto* b) {
-        const auto ka = sort_key(*a, order), kb = sort_key(*b, order);
-        if (ka != kb) return descending(order) ? ka > kb : ka < kb;
-        return descending(order) ? a->seq > b->seq : a->seq < b->seq;
-    });
+    sort_records(out, order);
     return out;
+}
+
+std::vector<const payment_record*> ledger::by_status(const std::string& status, std::int64_t from_s,
+                                                     std::int64_t to_s, sort_order order) const {
+    std::vector<const payment_record*> out;
+    for (const auto& p : records_) {
+        if (status != "all" && p.status != status) continue;
+        const auto at = status_time_s(p, status);
+        if (at >= from_s && at <= to_s) out.push_back(&p);
+    }
+    sort_records(out, order);
+    return out;
+}
+
+std::optional<std::size_t> ledger::index_of(const std::string& imp_uid) const {
+    const auto it = by_imp_.find(imp_uid);
+    if (it == by_imp_.end()) return std::nullopt;
+    return it->second;
+}
+
+void ledger::cancel(std::size_t index, std::int64_t amount, std::string reason,
+                    const std::string& partial_status, std::int64_t now_ms) {
+    auto& p = records_.at(index);
+    cancel_entry entry;
+    entry.pg_tid = p.pg_tid;  // KakaoPay cancels under the payment's own tid
+    entry.amount = amount;
+    entry.cancelled_ms = now_ms;
+    entry.reason = std::move(reason);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "C%012llu%02zu",
+                  static_cast<unsigned long long>(imp_base_ + p.seq), p.cancel_history.size() + 1);
+    entry.cancellation_id = buf;
+    entry.receipt_url = "https://mockup-pg-web.kakao.com/v1/confirmation/c/" + p.pg_tid + "/" +
+                        std::to_string(p.cancel_history.size() + 1);
+    p.cancel_history.push_back(std::move(entry));
+    p.cancel_amount += amount;
+    p.cancelled_ms = p.updated_ms = now_ms;
+    p.status = p.cancel_amount >= p.amount ? "cancelled" : partial_status;
 }
 
 bool ledger::merchant_uid_taken(const std::string& merchant_uid) const {

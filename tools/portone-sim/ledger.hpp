@@ -2,8 +2,10 @@
 //
 // Records are created in status "ready" when a charge reaches the card (with
 // record_at::answer, only when the PG answers) and settled to "paid" or "failed" when the
-// simulated PG answers. Nothing is ever deleted. Lookups follow PortOne V1: by imp_uid, and by
-// merchant_uid (optionally filtered by status) with sorting.
+// simulated PG answers. A paid record may then be cancelled, in parts or whole (`cancel`);
+// each cancel is appended to its cancel_history. Nothing is ever deleted. Lookups follow
+// PortOne V1: by imp_uid, by merchant_uid (optionally filtered by status) with sorting, and by
+// status within a time window.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,16 @@
 #include <vector>
 
 namespace portone_sim {
+
+// One cancel of a payment (an entry of the V1 `cancel_history`).
+struct cancel_entry {
+    std::string pg_tid;
+    std::int64_t amount = 0;
+    std::int64_t cancelled_ms = 0;
+    std::string reason;
+    std::string cancellation_id;
+    std::string receipt_url;
+};
 
 struct payment_record {
     std::uint64_t seq = 0;  // 1-based creation order
@@ -38,6 +50,7 @@ struct payment_record {
     std::optional<std::string> buyer_name, buyer_email, buyer_tel, buyer_addr, buyer_postcode;
     std::optional<std::string> custom_data, notice_url;
     std::int64_t card_quota = 0;
+    std::vector<cancel_entry> cancel_history;  // oldest first
 };
 
 // The V1 payment object (`response` of find / payments/{imp_uid} / again).
@@ -63,6 +76,21 @@ class ledger {
     std::vector<const payment_record*> by_merchant_uid(const std::string& merchant_uid,
                                                        const std::string& status,
                                                        sort_order order) const;
+
+    // Cancels `amount` (0 < amount <= amount - cancel_amount, status paid, or cancelled with
+    // something left) of a record at now_ms: cancel_amount and cancelled_at grow, an entry is
+    // appended to cancel_history, and the status becomes "cancelled" when nothing is left, else
+    // `partial_status`. The caller checks the preconditions.
+    void cancel(std::size_t index, std::int64_t amount, std::string reason,
+                const std::string& partial_status, std::int64_t now_ms);
+
+    // Index of a record, or nullopt.
+    std::optional<std::size_t> index_of(const std::string& imp_uid) const;
+
+    // Records with `status` ("all": any) whose time of that status (paid_at, failed_at,
+    // cancelled_at; started_at for ready and all) lies within [from_s, to_s], in `order`.
+    std::vector<const payment_record*> by_status(const std::string& status, std::int64_t from_s,
+                                                 std::int64_t to_s, sort_order order) const;
 
     // True when a record for merchant_uid is paid or cancelled (a new charge is refused).
     bool merchant_uid_taken(const std::string& merchant_uid) const;

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
     std::int64_t token_ttl = 1800;
     std::int64_t extend_window = -1, extend_by = -1, hang_seconds = 300, idle_timeout = 60;
     std::string customers_file, ledger_file, record_at_arg = "arrival", reuse_arg = "allow";
+    std::string refusal_status_arg = "200", partial_status_arg = "paid";
     std::vector<std::string> customer_args, prefix_args, fault_args;
 
     app.add_option("--port", port, "TCP port on 127.0.0.1 (0: pick a free one)")
@@ -68,6 +69,15 @@ int main(int argc, char** argv) {
                    "whether a merchant_uid whose payments failed may be charged again")
         ->check(CLI::IsMember({"allow", "refuse"}))
         ->capture_default_str();
+    app.add_option("--cancel-refusal-status", refusal_status_arg,
+                   "HTTP status of a refused cancel (code != 0): 200 or 400 (PortOne's is "
+                   "inferred)")
+        ->check(CLI::IsMember({"200", "400"}))
+        ->capture_default_str();
+    app.add_option("--partial-cancel-status", partial_status_arg,
+                   "status of a payment after a partial cancel: paid or cancelled (inferred)")
+        ->check(CLI::IsMember({"paid", "cancelled"}))
+        ->capture_default_str();
     app.add_option("--ledger-file", ledger_file, "write the ledger JSON here on SIGTERM/SIGINT");
     app.add_flag("--verbose,-v", server.verbose, "log one line per request to stderr");
 
@@ -89,6 +99,8 @@ int main(int argc, char** argv) {
     config.tokens.extend_s = extend_by >= 0 ? extend_by : (ttl_given ? token_ttl / 6 : 300);
     config.modes.record_at = *parse_record_at(record_at_arg);
     config.modes.failed_uid_reuse = *parse_failed_uid_reuse(reuse_arg);
+    config.modes.cancel_refusal_status = *parse_cancel_refusal_status(refusal_status_arg);
+    config.modes.partial_cancel_status = *parse_partial_cancel_status(partial_status_arg);
     server.port = static_cast<std::uint16_t>(port);
     server.hang = std::chrono::seconds(hang_seconds);
     server.idle_timeout = std::chrono::seconds(idle_timeout);

@@ -26,15 +26,18 @@ std::optional<route> match(const std::string& method, const std::vector<std::str
     if ((method == "GET" || method == "DELETE") && n == 3 && seg[0] == "subscribe" &&
         seg[1] == "customers")
         return route{endpoint::customer, "customer"};
+    if (method == "POST" && n == 2 && seg[0] == "payments" && seg[1] == "cancel")
+        return route{endpoint::cancel, "cancel"};
     if (method == "GET" && n >= 2 && seg[0] == "payments") {
         if ((n == 3 || n == 4) && seg[1] == "find") return route{endpoint::find, "find"};
         if ((n == 3 || n == 4) && seg[1] == "findAll") return route{endpoint::find_all, "findAll"};
+        if (n == 3 && seg[1] == "status") return route{endpoint::status, "status"};
         if (n == 2) return route{endpoint::payment, "payment"};
     }
     return std::nullopt;
 }
 
-// The merchant_uid a counted request is about; nullopt for requests that are not counted.
+// The merchant_uid a counted charge or lookup is about; nullopt for other requests.
 std::optional<std::string> counted_merchant_uid(endpoint ep, const http_request& request,
                                                 const std::vector<std::string>& segments) {
     if (ep == endpoint::find || ep == endpoint::find_all)
@@ -92,6 +95,26 @@ std::string_view to_string(failed_uid_reuse f) {
     return f == failed_uid_reuse::refuse ? "refuse" : "allow";
 }
 
+std::string_view to_string(cancel_refusal_status s) {
+    return s == cancel_refusal_status::http400 ? "400" : "200";
+}
+
+std::string_view to_string(partial_cancel_status s) {
+    return s == partial_cancel_status::cancelled ? "cancelled" : "paid";
+}
+
+std::optional<cancel_refusal_status> parse_cancel_refusal_status(std::string_view text) {
+    if (text == "200") return cancel_refusal_status::http200;
+    if (text == "400") return cancel_refusal_status::http400;
+    return std::nullopt;
+}
+
+std::optional<partial_cancel_status> parse_partial_cancel_status(std::string_view text) {
+    if (text == "paid") return partial_cancel_status::paid;
+    if (text == "cancelled") return partial_cancel_status::cancelled;
+    return std::nullopt;
+}
+
 std::optional<record_at> parse_record_at(std::string_view text) {
     if (text == "arrival") return record_at::arrival;
     if (text == "answer") return record_at::answer;
@@ -122,7 +145,7 @@ plan simulator::handle(const http_request& request, std::int64_t now_ms) {
     const auto parts = split_target(request.target);
     if (!parts.segments.empty() && parts.segments[0] == "__sim") {
         ++requests_["sim"];
-        control(request, parts.segments, p);
+        control(request, parts.segments, now_ms, p);
         return p;
     }
     const auto r = match(request.method, parts.segments);
@@ -141,7 +164,11 @@ plan simulator::handle(const http_request& request, std::int64_t now_ms) {
     }
     // Counted before the fault draw: a request answered by a fault still reached the PG.
     if (auto merchant_uid = counted_merchant_uid(r->ep, request, parts.segments))
-        track({std::move(*merchant_uid), r->ep == endpoint::charge}, now_ms, p);
+        track({std::move(*merchant_uid), r->ep == endpoint::charge, {}, false}, now_ms, p);
+    if (r->ep == endpoint::payment && !parts.segments[1].empty())
+        track({{}, false, parts.segments[1], false}, now_ms, p);
+    if (r->ep == endpoint::cancel)
+        if (auto imp_uid = cancel_imp_uid(request)) track({{}, false, *imp_uid, true}, now_ms, p);
 
     const auto decision = faults_.draw(r->ep);
     p.delay = decision.delay;
@@ -189,12 +216,19 @@ plan simulator::handle(const http_request& request, std::int64_t now_ms) {
         case endpoint::customer:
             customer(request.method, parts.segments[2], now_ms, p);
             break;
+        case endpoint::cancel:
+            cancel(request, p);
+            break;
+        case endpoint::status:
+            payments_by_status(parts.segments[2], parts.query, now_ms, p);
+            break;
     }
     return p;
 }
 
 completion simulator::complete(plan p, std::int64_t now_ms) {
     if (p.charge) settle(*p.charge, now_ms, p);
+    if (p.cancel) apply_cancel(*p.cancel, now_ms, p);
     completion c;
     c.response = std::move(p.response);
     if (p.after) {
@@ -252,6 +286,19 @@ completion simulator::serve(const http_request& request, std::int64_t now_ms) {
 }
 
 void simulator::track(tracked_request request, std::int64_t now_ms, plan& p) {
+    if (!request.imp_uid.empty()) {
+        auto& c = imp_counters_[request.imp_uid];
+        c.max_concurrent = std::max(c.max_concurrent, ++c.in_progress);
+        if (request.cancel) {
+            ++c.cancels;
+            c.max_concurrent_cancels = std::max(c.max_concurrent_cancels, ++c.in_progress_cancels);
+            c.cancel_arrivals_ms.push_back(now_ms);
+        } else {
+            ++c.lookups;
+        }
+        p.tracked = std::move(request);
+        return;
+    }
     auto& c = counters_[request.merchant_uid];
     c.max_concurrent = std::max(c.max_concurrent, ++c.in_progress);
     if (request.charge) {
@@ -265,6 +312,13 @@ void simulator::track(tracked_request request, std::int64_t now_ms, plan& p) {
 }
 
 void simulator::release(const tracked_request& request) {
+    if (!request.imp_uid.empty()) {
+        auto& c = imp_counters_.at(request.imp_uid);
+        assert(c.in_progress > 0 && (!request.cancel || c.in_progress_cancels > 0));
+        --c.in_progress;
+        if (request.cancel) --c.in_progress_cancels;
+        return;
+    }
     auto& c = counters_.at(request.merchant_uid);
     assert(c.in_progress > 0 && (!request.charge || c.in_progress_charges > 0));
     --c.in_progress;
@@ -292,10 +346,27 @@ nlohmann::json simulator::stats_json() const {
 nlohmann::json simulator::modes_json() const {
     return {{"ok", true},
             {"record_at", to_string(config_.modes.record_at)},
-            {"failed_uid_reuse", to_string(config_.modes.failed_uid_reuse)}};
+            {"failed_uid_reuse", to_string(config_.modes.failed_uid_reuse)},
+            {"cancel_refusal_status",
+             config_.modes.cancel_refusal_status == cancel_refusal_status::http400 ? 400 : 200},
+            {"partial_cancel_status", to_string(config_.modes.partial_cancel_status)}};
 }
 
-nlohmann::json simulator::requests_json(const std::optional<std::string>& only) const {
+nlohmann::json simulator::requests_json(const std::optional<std::string>& only,
+                                        const std::optional<std::string>& imp_uid) const {
+    auto by_imp = [](const imp_uid_counter& c) {
+        return nlohmann::json{{"cancels", c.cancels},
+                              {"lookups", c.lookups},
+                              {"max_concurrent_cancels", c.max_concurrent_cancels},
+                              {"max_concurrent", c.max_concurrent},
+                              {"cancel_arrivals_ms", c.cancel_arrivals_ms}};
+    };
+    if (imp_uid) {
+        const auto it = imp_counters_.find(*imp_uid);
+        nlohmann::json imps = nlohmann::json::object();
+        imps[*imp_uid] = by_imp(it == imp_counters_.end() ? imp_uid_counter{} : it->second);
+        return {{"imp_uids", std::move(imps)}};
+    }
     auto one = [](const request_counter& c) {
         return nlohmann::json{{"charges", c.charges},
                               {"lookups", c.lookups},
@@ -307,10 +378,12 @@ nlohmann::json simulator::requests_json(const std::optional<std::string>& only) 
     if (only) {
         const auto it = counters_.find(*only);
         uids[*only] = one(it == counters_.end() ? request_counter{} : it->second);
-    } else {
-        for (const auto& [uid, c] : counters_) uids[uid] = one(c);
+        return {{"merchant_uids", std::move(uids)}};
     }
-    return {{"merchant_uids", std::move(uids)}};
+    for (const auto& [uid, c] : counters_) uids[uid] = one(c);
+    nlohmann::json imps = nlohmann::json::object();
+    for (const auto& [uid, c] : imp_counters_) imps[uid] = by_imp(c);
+    return {{"merchant_uids", std::move(uids)}, {"imp_uids", std::move(imps)}};
 }
 
 }  // namespace portone_sim
