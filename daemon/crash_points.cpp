@@ -45,6 +45,9 @@ void install_crash_points(config& cfg) {
     cfg.portone.after_charge_written = [point](std::string_view) {
         point->reached("after_request_written");
     };
+    cfg.portone.after_cancel_written = [point](std::string_view) {
+        point->reached("after_request_written");
+    };
 }
 
 }  // namespace billingd::daemon

@@ -113,8 +113,9 @@ with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:í
     refunds = "\n[refunds]\nlookup_delay_seconds = 1\nconsole_check_minutes = 60\n"
     ws4 = Workspace(sim, extra_guardrails=refunds)
     ws4.init_db()
+    crash_steps = ("after_write_ahead_commit", "after_request_written", "before_outcome_commit")
     crash_subs = [ws4.add_subscription(f"pay-refund-crash-{i}", today_kst, charge_time="00:00")
-                  for i in range(2)]
+                  for i in range(len(crash_steps))]
     lost = ws4.add_subscription("pay-refund-lost", today_kst, charge_time="00:00")
     partial = ws4.add_subscription("pay-refund-partial", today_kst, charge_time="00:00")
     console = ws4.add_subscription("pay-refund-console", today_kst, charge_time="00:00")
@@ -145,10 +146,11 @@ with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:í
     check(ws4.scalar("SELECT status FROM subscriptions WHERE id = ?", lost) == "active",
           "a fully refunded period leaves the subscription active")
 
-    # billingd killed right after the refund's write-ahead commit (nothing sent), and right
-    # before its outcome commit (PortOne refunded, billingd did not record it): after a restart
-    # the payment is read first; the first is sent once, the second never again.
-    for i, step in enumerate(("after_write_ahead_commit", "before_outcome_commit")):
+    # billingd killed right after the refund's write-ahead commit (nothing sent), right after
+    # its request was written, and right before its outcome commit (PortOne refunded, billingd
+    # did not record it): after a restart the payment is read first; the first is sent once,
+    # the others never again.
+    for i, step in enumerate(crash_steps):
         c = charge(ws4, crash_subs[i], 0)
         r = ctl(ws4, "charge", "refund", c["id"], "--reason", "crash test")
         r = ws4.once(as_of=at(1), env={"BILLINGD_CRASH_AT": f"{step}:1"})
@@ -200,7 +202,7 @@ with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:í
     ws4.once(as_of=at(125))
     check(ws4.scalar("SELECT count(*) FROM refunds WHERE source = 'console'") == 2,
           "checked again: nothing recorded twice")
-    check(ws4.scalar("SELECT sum(refunded) FROM revenue_per_day") == 2 * 9900 + 9900 + 3900 + 9900,
+    check(ws4.scalar("SELECT sum(refunded) FROM revenue_per_day") == len(crash_steps) * 9900 + 9900 + 3900 + 9900,
           "revenue_per_day is net of every refund")
 
 finish("changes and refunds")
