@@ -123,7 +123,7 @@ class Workspace:
 
     def write_config(self, charge_timeout_ms=2000, lookup_timeout_ms=2000, max_in_flight=16,
                      extra_billing="", extra_retry="", extra_guardrails="", base_url=None,
-                     merchant_uid_prefix=""):
+                     merchant_uid_prefix="", extra_refunds=""):
         """merchant_uid_prefix: "" writes the workspace's own prefix (none when it has none),
         another string writes that one instead."""
         prefix = merchant_uid_prefix or self.prefix
@@ -145,6 +145,8 @@ charge_time = "10:00"
 {extra_retry}
 [guardrails]
 {extra_guardrails}
+[refunds]
+{extra_refunds}
 [log]
 level = "warn"
 ''')

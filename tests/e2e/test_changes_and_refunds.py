@@ -110,8 +110,7 @@ with Sim("--seed", "13", "--prefix", "pay-=pay", "--prefix", "decline-=decline:í
         return (now + datetime.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     today_kst = (now + datetime.timedelta(hours=9)).date().isoformat()
-    refunds = "\n[refunds]\nlookup_delay_seconds = 1\nconsole_check_minutes = 60\n"
-    ws4 = Workspace(sim, extra_guardrails=refunds)
+    ws4 = Workspace(sim, extra_refunds="lookup_delay_seconds = 1\nconsole_check_minutes = 60")
     ws4.init_db()
     crash_steps = ("after_write_ahead_commit", "after_request_written", "before_outcome_commit")
     crash_subs = [ws4.add_subscription(f"pay-refund-crash-{i}", today_kst, charge_time="00:00")

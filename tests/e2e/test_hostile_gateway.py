@@ -651,6 +651,9 @@ max_in_flight = {max_in_flight}
 time_zone = "Asia/Seoul"
 charge_time = "10:00"
 merchant_uid_prefix = "{self.prefix}"
+[refunds]
+# The stand-in plays hostile charge and lookup answers only: no console refund check.
+console_check_minutes = 0
 [log]
 level = "debug"
 ''')
