@@ -23,10 +23,15 @@ storage::refund_record request_refund(storage::store& store, const caller& who,
     if (!c)
         throw error(error_kind::not_found, "charge-not-found",
                     fmt::format("no charge with id {}", charge_id));
-    if (c->state != domain::charge_state::paid || !c->imp_uid)
+    if (c->state != domain::charge_state::paid)
         throw error(error_kind::conflict, "charge-not-paid",
                     fmt::format("charge {} ({}) is {}: only a paid charge can be refunded", c->id,
                                 c->merchant_uid, domain::to_string(c->state)));
+    if (!c->imp_uid)
+        throw error(error_kind::conflict, "charge-not-paid",
+                    fmt::format("charge {} ({}) is paid but has no PortOne imp_uid to refund "
+                                "(resolved by hand without one?)",
+                                c->id, c->merchant_uid));
     if (const auto open = changes.open_refund_of_charge(c->id))
         throw error(error_kind::conflict, "refund-in-progress",
                     fmt::format("refund {} of charge {} is still {}: wait for its outcome "
