@@ -264,7 +264,6 @@ asio::awaitable<pass_summary> engine::run_pass() {
 
     m.subscriptions_passed_over = 0;
     m.schedule_new_subscriptions();
-    co_await m.check_console_refunds();
 
     auto executor = co_await asio::this_coro::executor;
     asio::steady_timer wake(executor, asio::steady_timer::time_point::max());
@@ -320,6 +319,9 @@ asio::awaitable<pass_summary> engine::run_pass() {
     }
     m.pending.clear();
     if (failure) std::rethrow_exception(failure);
+    // After the charges: a check for console refunds (once per interval) never holds one back,
+    // and it stops as soon as anything falls due.
+    co_await m.check_console_refunds();
     co_return m.summary;
 }
 

@@ -146,6 +146,8 @@ struct engine::impl {
     void journal_refund_answer(const job& j, const gateway::exchange& x);
     int recover_refunds();
     std::optional<std::int64_t> next_console_check();
+    // Something for the charging loop is due now: the console check gives way to it.
+    bool charging_work_due();
     boost::asio::awaitable<void> check_console_refunds();
     int record_console_refunds(const gateway::payment& p);
     // outcomes.cpp

@@ -321,6 +321,12 @@ std::optional<std::int64_t> engine::impl::next_console_check() {
     return at ? *at + config.console_check_interval.count() : now();
 }
 
+bool engine::impl::charging_work_due() {
+    const auto t = now();
+    return !store.due_charges(t, 1).empty() || !store.due_subscriptions(t, 1).empty() ||
+           !changes.due_refunds(t, 1).empty();
+}
+
 asio::awaitable<void> engine::impl::check_console_refunds() {
     const auto due = next_console_check();
     const auto t = now();
@@ -347,6 +353,10 @@ asio::awaitable<void> engine::impl::check_console_refunds() {
         tx.commit();
         if (answer.next <= page) break;
         page = answer.next;
+        if (charging_work_due()) {  // the next pass comes first; the check starts over soon
+            complete = false;
+            break;
+        }
     }
     // Partial refunds made in the console: a few paid charges read one by one, round robin.
     if (complete && config.console_check_payments > 0) {
@@ -356,7 +366,7 @@ asio::awaitable<void> engine::impl::check_console_refunds() {
             after = 0;  // back to the start of the window
             rows = changes.charges_to_sweep(0, from, config.console_check_payments);
         }
-        for (std::size_t i = 0; i < rows.size() && !stopping; ++i) {
+        for (std::size_t i = 0; i < rows.size() && !stopping && !charging_work_due(); ++i) {
             const std::int64_t charge_id = rows[i].first;
             const std::string imp_uid = rows[i].second;
             std::string uid = imp_uid;
