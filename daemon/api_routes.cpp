@@ -13,10 +13,8 @@
 #include "calendar/calendar.hpp"
 #include "daemon/api_tokens.hpp"
 #include "domain/merchant_uid.hpp"
-#ifdef BILLINGD_API_CHANGES
 #include "operations/changes.hpp"
 #include "operations/refunds.hpp"
-#endif
 #include "operations/customers.hpp"
 #include "operations/idempotency.hpp"
 #include "operations/json.hpp"
@@ -314,12 +312,10 @@ struct api_routes::impl {
                            bool can_write);
     api_plan create_subscription(const api_request& r, const operations::caller& who);
     api_response subscription(std::int64_t id);
-#ifdef BILLINGD_API_CHANGES
     api_plan update_subscription(const api_request& r, const operations::caller& who,
                                  std::int64_t id);
     api_plan record_consent(const api_request& r, const operations::caller& who, std::int64_t id);
     api_plan refund(const api_request& r, const operations::caller& who, std::int64_t charge_id);
-#endif
     // The Idempotency-Key of a create, checked, and the fingerprint of the request.
     std::optional<std::string> idempotency_key(const api_request& r, const body& b,
                                                std::string& fingerprint);
@@ -388,7 +384,6 @@ api_plan api_routes::impl::route(const api_request& r) {
         if (!id)
             throw error(error_kind::not_found, "charge-not-found",
                         fmt::format("no charge with id {}", operations::shown(t.path[1])));
-#ifdef BILLINGD_API_CHANGES
         if (t.path.size() == 3 && t.path[2] == "refunds") {
             if (r.method != "POST") refuse_method("POST");
             if (!holder->can_write)
@@ -396,16 +391,13 @@ api_plan api_routes::impl::route(const api_request& r) {
             only_parameters(t, {});
             return refund(r, who, *id);
         }
-#endif
         if (t.path.size() == 3) refuse(404, "no-such-endpoint", "no such charge resource");
         if (!read) refuse_method("GET");
         only_parameters(t, {});
         const auto c = operations::charge(store, *id);
         json out = {{"charge", operations::to_json(c)},
                     {"attempts", operations::to_json(store.attempts_of_charge(c.id))}};
-#ifdef BILLINGD_API_CHANGES
         out["refunds"] = operations::to_json(operations::refunds_of_charge(store, c.id));
-#endif
         return answer(200, out);
     }
     refuse(404, "no-such-endpoint",
@@ -449,17 +441,12 @@ api_plan api_routes::impl::subscriptions(const api_request& r, const target& t,
         throw error(error_kind::not_found, "subscription-not-found",
                     fmt::format("no subscription with id {}", operations::shown(t.path[1])));
     if (t.path.size() == 2) {
-#ifdef BILLINGD_API_CHANGES
         allow("GET, PATCH");
         only_parameters(t, {});
         if (r.method == "PATCH") {
             writer();
             return update_subscription(r, who, *id);
         }
-#else
-        allow("GET");
-        only_parameters(t, {});
-#endif
         return subscription(*id);
     }
     if (t.path.size() != 3) refuse(404, "no-such-endpoint", "no such subscription resource");
@@ -471,14 +458,12 @@ api_plan api_routes::impl::subscriptions(const api_request& r, const target& t,
         const auto page = operations::merchant_events(store, *id, page_of(t));
         return answer(200, {{"events", page.events}, {"next_after", next_after(page.next_after)}});
     }
-#ifdef BILLINGD_API_CHANGES
     if (what == "consent") {
         allow("POST");
         writer();
         only_parameters(t, {});
         return record_consent(r, who, *id);
     }
-#endif
     if (what != "pause" && what != "resume" && what != "cancel")
         refuse(404, "no-such-endpoint", "no such subscription resource");
     allow("POST");
@@ -507,9 +492,7 @@ api_response api_routes::impl::subscription(std::int64_t id) {
     const auto s = operations::subscription(store, id);
     json out = {{"subscription", operations::to_json(s)},
                 {"charges", operations::to_json(store.charges_of_subscription(id))}};
-#ifdef BILLINGD_API_CHANGES
     out["price_schedule"] = operations::to_json(operations::price_schedule(store, id));
-#endif
     return answer(200, out);
 }
 
@@ -596,7 +579,6 @@ api_plan api_routes::impl::create_subscription(const api_request& r,
     return change;
 }
 
-#ifdef BILLINGD_API_CHANGES
 api_plan api_routes::impl::update_subscription(const api_request& r, const operations::caller& who,
                                                std::int64_t id) {
     const body b(r,
@@ -611,8 +593,10 @@ api_plan api_routes::impl::update_subscription(const api_request& r, const opera
     change.interval_count = b.integer("interval_count");
     change.customer_uid = b.text("customer_uid");
     change.from_period = b.integer("from_period");
+    change.amount_limit = operations::amount_limit(cfg.engine.max_amount_per_charge);
     api_change c;
     c.wakes_engine = true;  // a new card or charge time may make a period due sooner
+    c.alone = true;         // update_subscription opens its own transaction
     c.run = [this, who, id, change]() {
         const auto u = operations::update_subscription(store, who, id, change);
         return answer(
@@ -629,6 +613,7 @@ api_plan api_routes::impl::record_consent(const api_request& r, const operations
     const auto period = b.integer("period");
     api_change c;
     c.wakes_engine = true;  // the held period may be charged now
+    c.alone = true;         // record_consent opens its own transaction
     c.run = [this, who, id, period]() {
         const auto event_id = operations::record_consent(store, who, id, period);
         return answer(200,
@@ -650,21 +635,25 @@ api_plan api_routes::impl::refund(const api_request& r, const operations::caller
     request.reason = b.required_text("reason");
     api_change c;
     c.wakes_engine = true;  // billingd sends the refund
+    // request_refund opens its own transaction: the key is remembered in the next one. (A
+    // crash between the two loses the key; a retry then finds the refund open, or, once it
+    // is settled, is refused unless the charge has enough left.)
+    c.alone = true;
     c.run = [this, who, charge_id, request, key, fingerprint]() -> api_response {
         if (key)
             if (auto earlier = replay(*key, fingerprint)) return *earlier;
-        operations::change_scope scope(store);  // the refund and its key: both or neither
         const auto refund = operations::request_refund(store, who, charge_id, request);
         auto accepted = answer(202, {{"refund", operations::to_json(refund)}});
-        if (key)
+        if (key) {
+            operations::change_scope scope(store);
             keys.remember(*key, {fingerprint, accepted.status, accepted.body}, who.actor,
                           refund.subscription_id, who.now);
-        scope.commit();
+            scope.commit();
+        }
         return accepted;
     };
     return c;
 }
-#endif
 
 api_response api_routes::customer_answer(const std::string& customer_uid,
                                          const gateway::customer_result& r) {

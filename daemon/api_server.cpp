@@ -84,6 +84,8 @@ struct api_server::state {
 
     void schedule_flush(const std::shared_ptr<state>& self);
     void flush(const std::shared_ptr<state>& self);
+    bool commit_group(const std::vector<pending_change*>& batch, std::size_t begin,
+                      std::size_t end, bool grouped);
 };
 
 void api_server::state::schedule_flush(const std::shared_ptr<state>& self) {
@@ -98,6 +100,43 @@ void api_server::state::schedule_flush(const std::shared_ptr<state>& self) {
     flush_timer.async_wait([self](const boost::system::error_code&) { self->flush(self); });
 }
 
+// Runs batch[begin, end) in one group commit (or the one change alone, in the transaction
+// its operation opens); returns whether a committed change asks to wake the engine.
+bool api_server::state::commit_group(const std::vector<pending_change*>& batch, std::size_t begin,
+                                     std::size_t end, bool grouped) {
+    bool wake_engine = false;
+    const auto run = [&](pending_change* p) {
+        try {
+            p->result = p->change.run();
+            if (p->result.status < 300 && p->change.wakes_engine) wake_engine = true;
+        } catch (const operations::error& e) {
+            p->result = api_routes::problem(e);
+        } catch (const storage::constraint_error& e) {
+            p->result = api_routes::problem(
+                409, "database-refused", std::string{"the database refused the change: "} + e.what());
+        }
+    };
+    try {
+        if (!grouped) {
+            run(batch[begin]);
+            return wake_engine;
+        }
+        operations::group_commit group(store);
+        for (auto i = begin; i < end; ++i) run(batch[i]);
+        if (++flushes % prune_every == 0) routes.forget_old_keys();
+        group.commit();
+        return wake_engine;
+    } catch (const std::exception& e) {
+        // Nothing of the group was kept: every request in it is told so.
+        spdlog::error("api group commit failed changes={} error={}", end - begin, e.what());
+        for (auto i = begin; i < end; ++i)
+            batch[i]->result = api_routes::problem(503, "database-unavailable",
+                                                   "billingd could not write the change; nothing "
+                                                   "was changed, try again");
+        return false;
+    }
+}
+
 void api_server::state::flush(const std::shared_ptr<state>& self) {
     flush_scheduled = false;
     std::vector<pending_change*> batch;
@@ -108,30 +147,16 @@ void api_server::state::flush(const std::shared_ptr<state>& self) {
     if (batch.empty()) return;
     const auto started = steady::now();
     bool wake_engine = false;
-    try {
-        operations::group_commit group(store);
-        for (auto* p : batch) {
-            try {
-                p->result = p->change.run();
-                if (p->result.status < 300 && p->change.wakes_engine) wake_engine = true;
-            } catch (const operations::error& e) {
-                p->result = api_routes::problem(e);
-            } catch (const storage::constraint_error& e) {
-                p->result = api_routes::problem(
-                    409, "database-refused",
-                    std::string{"the database refused the change: "} + e.what());
-            }
-        }
-        if (++flushes % prune_every == 0) routes.forget_old_keys();
-        group.commit();
-    } catch (const std::exception& e) {
-        // Nothing of the group was kept: every request in it is told so.
-        spdlog::error("api group commit failed changes={} error={}", batch.size(), e.what());
-        for (auto* p : batch)
-            p->result = api_routes::problem(503, "database-unavailable",
-                                            "billingd could not write the change; nothing was "
-                                            "changed, try again");
-        wake_engine = false;
+    // Runs the group's changes that are grouped (in group commits) and the others alone, in
+    // queue order.
+    std::size_t next = 0;
+    while (next < batch.size()) {
+        const bool grouped = !batch[next]->change.alone;
+        std::size_t end = next + 1;
+        if (grouped)
+            while (end < batch.size() && !batch[end]->change.alone) ++end;
+        if (commit_group(batch, next, end, grouped)) wake_engine = true;
+        next = end;
     }
     const auto took = steady::now() - started;
     changes += batch.size();

@@ -273,6 +273,15 @@ void read_billing(const table_reader& r, config& c) {
         c.engine.quiet = *q;
     }
     if (auto v = r.integer("batch_size", 1, 100'000)) c.engine.batch_size = static_cast<int>(*v);
+    if (auto v = r.boolean("require_consent")) c.engine.require_consent = *v;
+    if (auto v = r.integer("consent_timeout_days", 1, 365))
+        c.engine.consent_timeout = std::chrono::seconds{*v * 86400};
+    if (auto v = r.string("consent_timeout_action")) {
+        if (*v != "cancel" && *v != "charge_old_price")
+            r.fail("consent_timeout_action",
+                   fmt::format("'{}' is not one of cancel, charge_old_price", *v));
+        c.engine.consent_timeout_charges_old_price = *v == "charge_old_price";
+    }
     if (auto v = r.string("reporting_time_zone")) {
         if (!calendar::find_zone(*v)) {
             r.fail("reporting_time_zone",
@@ -281,6 +290,16 @@ void read_billing(const table_reader& r, config& c) {
         }
         c.reporting_time_zone = *v;
     }
+}
+
+void read_refunds(const table_reader& r, config& c) {
+    if (auto v = r.integer("lookup_delay_seconds", 1, 3600))
+        c.engine.refund_lookup_delay = secs(*v);
+    if (auto v = r.integer("console_check_minutes", 0, 7 * 24 * 60))
+        c.engine.console_check_interval = std::chrono::seconds{*v * 60};
+    // PortOne answers GET /payments/status/cancelled for windows of at most 90 days.
+    if (auto v = r.integer("console_check_days", 1, 90))
+        c.engine.console_check_days = static_cast<int>(*v);
 }
 
 void read_metrics(const table_reader& r, config& c) {
@@ -467,9 +486,10 @@ config from_table(const toml::table& root, const std::string& source) {
     refuse_secrets(root, "", source);
     config c;
     c.source = source;
-    const table_reader top(root, "", source,
-                           {"database", "portone", "billing", "retry", "guardrails", "breaker",
-                            "log", "metrics", "events", "api"});
+    const table_reader top(
+        root, "", source,
+        {"database", "portone", "billing", "retry", "guardrails", "breaker", "log", "metrics",
+         "events", "refunds", "api"});
     if (auto v = top.string("database")) {
         if (v->empty()) top.fail("database", "must not be empty");
         c.database = *v;
@@ -485,7 +505,11 @@ config from_table(const toml::table& root, const std::string& source) {
                  c.portone);
     read_billing(section("billing",
                          {"time_zone", "charge_time", "merchant_uid_prefix", "max_catch_up_periods",
-                          "quiet_hours", "batch_size", "reporting_time_zone"}),
+                          "quiet_hours", "batch_size", "reporting_time_zone", "require_consent",
+                          "consent_timeout_days", "consent_timeout_action"}),
+                 c);
+    read_refunds(section("refunds", {"lookup_delay_seconds", "console_check_minutes",
+                                     "console_check_days"}),
                  c);
     read_retry(
         section("retry", {"transient_base_seconds", "transient_cap_seconds", "transient_max_tries",

@@ -191,8 +191,7 @@ local_days local_date_of(sys_seconds t, const date::time_zone* zone) {
 
 local_days period_date(const billing_rule& rule, std::int64_t n) {
     assert(rule.count >= 1);
-    assert(n >= 0);
-    const std::int64_t steps = n * rule.count;
+    const std::int64_t steps = (n - rule.first_period) * rule.count;
     switch (rule.unit) {
         case interval_unit::day:
             return rule.anchor + days{steps};
@@ -218,7 +217,8 @@ sys_seconds period_start(const billing_rule& rule, std::int64_t n) {
 
 std::int64_t last_period_started_by(const billing_rule& rule, sys_seconds t) {
     assert(rule.zone != nullptr && rule.count >= 1);
-    if (t < period_start(rule, 0)) return -1;
+    const std::int64_t first = rule.first_period;
+    if (t < period_start(rule, first)) return first - 1;
 
     // Estimate from the local calendar, then correct. Counting whole units up to t's local
     // date never undershoots (a later unit starts on a later local date) and overshoots by at
@@ -239,9 +239,9 @@ std::int64_t last_period_started_by(const billing_rule& rule, sys_seconds t) {
             n = floor_div(months_between(rule.anchor, today), std::int64_t{12} * rule.count);
             break;
     }
-    n = std::max<std::int64_t>(n, 0);
+    n = std::max<std::int64_t>(n, 0) + first;
     // Period starts are non-decreasing in n, so walking to the boundary finds the largest n.
-    while (n > 0 && period_start(rule, n) > t) --n;
+    while (n > first && period_start(rule, n) > t) --n;
     while (period_start(rule, n + 1) <= t) ++n;
     return n;
 }

@@ -63,18 +63,22 @@ local_days local_date_of(sys_seconds t, const date::time_zone* zone);
 struct billing_rule {
     interval_unit unit = interval_unit::month;
     int count = 1;                          // >= 1: every `count` units
-    local_days anchor{};                    // local date of period 0
+    local_days anchor{};                    // local date of period `first_period`
     time_of_day charge_time{};              // local time of day of every period start
     const date::time_zone* zone = nullptr;  // required
+    // The period that starts on `anchor` (0 unless the calendar was re-anchored by a change of
+    // interval or charge time). Periods before it are counted backwards from the anchor.
+    std::int64_t first_period = 0;
 };
 
-// Local date on which period n starts (n >= 0), month-end clamped from the anchor.
+// Local date on which period n starts, month-end clamped from the anchor.
 local_days period_date(const billing_rule& rule, std::int64_t n);
 
 // UTC instant at which period n starts (its charge is due).
 sys_seconds period_start(const billing_rule& rule, std::int64_t n);
 
-// The last period index whose start is <= t, or -1 when period 0 is still in the future.
+// The last period index whose start is <= t, or first_period - 1 when the anchor period is
+// still in the future.
 // Equivalent to scanning period_start, but O(1)-ish for any distance from the anchor.
 std::int64_t last_period_started_by(const billing_rule& rule, sys_seconds t);
 

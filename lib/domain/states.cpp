@@ -78,9 +78,10 @@ bool charge_transition_allowed(charge_state from, charge_state to) {
             return to == paid || to == declined || to == unknown || to == retry_wait ||
                    to == parked;
         case declined:
-            // dunning resend, exhausted (canceled), an operator's decision, or a lookup
-            // before canceling a period the subscription moved past.
-            return to == sending || to == canceled || to == parked || to == reconciling;
+            // dunning resend, exhausted (canceled), an operator's decision, a lookup before
+            // canceling a period the subscription moved past, or a card change (retry_wait).
+            return to == sending || to == canceled || to == parked || to == reconciling ||
+                   to == retry_wait;
         case unknown:
             return to == reconciling || to == parked;
         case reconciling:

@@ -27,6 +27,9 @@ struct subscription_update {
     std::optional<std::string> customer_uid;     // a new card for the periods to come
     // First period the change applies to; none: the next period without a charge.
     std::optional<std::int64_t> from_period;
+    // The largest amount one charge may ask for: [guardrails] max_amount_per_charge when the
+    // caller has the configuration (billingd would park a larger charge).
+    std::int64_t amount_limit = 100'000'000;
 };
 
 struct update_result {

@@ -54,6 +54,7 @@ nlohmann::json to_json(const storage::charge_record& c) {
             {"lookup_count", c.lookup_count},
             {"refusal_count", c.refusal_count},
             {"last_refusal", opt(c.last_refusal)},
+            {"refunded_amount", c.refunded_amount},
             {"first_declined_at", opt(c.first_declined_at)},
             {"unknown_since", opt(c.unknown_since)},
             {"next_action_at", opt(c.next_action_at)},

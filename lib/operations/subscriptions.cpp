@@ -104,6 +104,11 @@ std::vector<std::string> cancel_open_charges(storage::store& store, const caller
 
 }  // namespace
 
+std::int64_t amount_limit(std::int64_t max_amount_per_charge) {
+    return max_amount_per_charge > 0 ? std::min(max_amount_per_charge, domain::max_amount)
+                                     : default_amount_limit;
+}
+
 validated_subscription validate(const new_subscription& in, const subscription_defaults& defaults,
                                 std::int64_t now, naming names) {
     validated_subscription out;
@@ -112,9 +117,7 @@ validated_subscription validate(const new_subscription& in, const subscription_d
     s.customer_uid = in.customer_uid;
     check_range(names, "amount", in.amount, 1, domain::max_amount);
     // The per-charge limit is the guardrail billingd would park a larger charge at.
-    const std::int64_t limit = defaults.max_amount_per_charge > 0
-                                   ? std::min(defaults.max_amount_per_charge, domain::max_amount)
-                                   : default_amount_limit;
+    const std::int64_t limit = amount_limit(defaults.max_amount_per_charge);
     if (in.amount > limit)
         refuse_field(names, "amount", "amount-above-limit",
                      fmt::format("{} is above the limit of {} per charge ([guardrails] "

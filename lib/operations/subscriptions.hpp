@@ -50,6 +50,10 @@ struct new_subscription {
     std::optional<std::string> buyer_tel;    // <= 40
 };
 
+// The largest amount one charge may ask for: [guardrails] max_amount_per_charge when set (at
+// most the schema's bound), else default_amount_limit. billingd parks a larger charge.
+std::int64_t amount_limit(std::int64_t max_amount_per_charge);
+
 // What the configuration decides for a new subscription.
 struct subscription_defaults {
     std::string time_zone = "Asia/Seoul";

@@ -31,6 +31,9 @@ pass_summary& pass_summary::operator+=(const pass_summary& o) {
     parked += o.parked;
     reconciled += o.reconciled;
     canceled += o.canceled;
+    refunds += o.refunds;
+    console_refunds += o.console_refunds;
+    held_for_consent += o.held_for_consent;
     if (__builtin_add_overflow(paid_amount, o.paid_amount, &paid_amount)) paid_amount = INT64_MAX;
     halted = halted || o.halted;
     if (halt_reason.empty()) halt_reason = o.halt_reason;
@@ -195,7 +198,7 @@ void engine::stop() {
 
 int engine::recover() {
     auto& m = *impl_;
-    int recovered = 0;
+    int recovered = m.recover_refunds();
     for (auto state : {charge_state::sending, charge_state::reconciling}) {
         for (;;) {
             auto tx = m.store.begin();
@@ -224,6 +227,9 @@ std::optional<std::chrono::sys_seconds> engine::next_wakeup() {
     auto& m = *impl_;
     if (!m.store.unscheduled_subscriptions(0, 1).empty()) return m.clk.now();
     auto t = m.store.earliest_wakeup();
+    if (const auto refund = m.changes.earliest_refund_action(); refund && (!t || *refund < *t))
+        t = refund;
+    if (const auto check = m.next_console_check(); check && (!t || *check < *t)) t = check;
     if (!t) return std::nullopt;
     const auto now = m.now();
     if (*t > now) return from_unix(*t);
@@ -258,6 +264,7 @@ asio::awaitable<pass_summary> engine::run_pass() {
 
     m.subscriptions_passed_over = 0;
     m.schedule_new_subscriptions();
+    co_await m.check_console_refunds();
 
     auto executor = co_await asio::this_coro::executor;
     asio::steady_timer wake(executor, asio::steady_timer::time_point::max());
@@ -322,13 +329,13 @@ asio::awaitable<pass_summary> engine::run_until_idle() {
     for (int pass = 0; pass < 10'000; ++pass) {
         auto s = co_await run_pass();
         const bool progressed = s.scheduled + s.materialised + s.sent + s.reconciled + s.skipped +
-                                    s.canceled + s.parked >
+                                    s.canceled + s.parked + s.refunds + s.held_for_consent >
                                 0;
         total += s;
         if (m.halted || m.stopping || s.work_left || !progressed) break;
         const auto t = m.now();
         if (m.store.due_charges(t, 1).empty() && m.store.due_subscriptions(t, 1).empty() &&
-            m.store.unscheduled_subscriptions(0, 1).empty())
+            m.store.unscheduled_subscriptions(0, 1).empty() && m.changes.due_refunds(t, 1).empty())
             break;
     }
     co_return total;
@@ -343,7 +350,12 @@ std::vector<job> engine::impl::commit_step(bool& exhausted) {
     if (answers) {
         auto batch = std::move(pending);
         pending.clear();
-        for (auto& r : batch) apply(r);
+        for (auto& r : batch) {
+            if (r.done.what == job::kind::refund || r.done.what == job::kind::refund_lookup)
+                apply_refund(r);
+            else
+                apply(r);
+        }
     }
     std::vector<job> started;
     exhausted = true;
@@ -383,6 +395,7 @@ std::vector<job> engine::impl::pick_due(std::size_t free_slots, bool& exhausted)
         return static_cast<int>(std::min<std::size_t>(
             free_slots - picked.size(), static_cast<std::size_t>(config.batch_size - examined)));
     };
+    if (!g.stopping) pick_refunds(picked, free_slots, g);
     bool blocked = false;
     while (!blocked && picked.size() < free_slots) {
         if (batch_full()) return picked;
@@ -582,6 +595,9 @@ std::int64_t engine::impl::journal_request(const storage::charge_record& c, cons
 
 asio::awaitable<job_result> engine::impl::execute(job j) {
     job_result r;
+    if (j.what == job::kind::refund || j.what == job::kind::refund_lookup) {
+        co_return co_await execute_refund(std::move(j));
+    }
     if (j.what == job::kind::charge) {
         ++summary.sent;
         gateway::charge_request request = j.request;

@@ -80,6 +80,21 @@ struct engine_config {
     std::size_t breaker_min_calls = 10;
     double breaker_failure_ratio = 0.5;
     std::chrono::seconds breaker_open_for{30};
+    // Consent ([billing] require_consent): a price rise, or the first period after a trial,
+    // is held until the customer's consent is recorded (operations::record_consent), at most
+    // consent_timeout; then the subscription is canceled, or the period is charged at the
+    // price before the rise (charge_old_price; a trial's first period is then charged).
+    bool require_consent = false;
+    std::chrono::seconds consent_timeout{14 * 86400};
+    bool consent_timeout_charges_old_price = false;
+    // Refunds: the payment is read this long after an unknown refund outcome, and again at
+    // doubling delays up to an hour.
+    std::chrono::seconds refund_lookup_delay{30};
+    // Refunds made in PortOne's console: every console_check_interval (0: never) the payments
+    // cancelled in the last console_check_days are read and the ones billingd does not know
+    // are recorded.
+    std::chrono::seconds console_check_interval{3600};
+    int console_check_days = 30;
     // Test hook for crash tests: called at "before_write_ahead_commit",
     // "after_write_ahead_commit" and "before_outcome_commit" (the commit that carries answers;
     // answers and new write-aheads share one group commit).
@@ -108,6 +123,9 @@ struct pass_summary {
     int parked = 0;
     int reconciled = 0;
     int canceled = 0;
+    int refunds = 0;          // refunds settled (refunded or refused)
+    int console_refunds = 0;  // refunds found that were made in PortOne's console
+    int held_for_consent = 0;
     std::int64_t paid_amount = 0;
     bool halted = false;  // a configuration error stopped charging
     std::string halt_reason;

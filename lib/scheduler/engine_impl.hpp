@@ -12,18 +12,23 @@
 #include "domain/json_object.hpp"
 #include "scheduler/decide.hpp"
 #include "scheduler/engine.hpp"
+#include "storage/change_store.hpp"
 
 namespace billingd::scheduler {
 
 // One request for one charge, written ahead in the group commit that precedes it.
 struct job {
-    enum class kind { charge, lookup };
+    // refund: POST /payments/cancel; refund_lookup: GET /payments/{imp_uid} for a refund in
+    // doubt (lib/scheduler/refunds.cpp).
+    enum class kind { charge, lookup, refund, refund_lookup };
     kind what = kind::charge;
     storage::charge_record charge;           // as committed by the write-ahead transaction
     std::int64_t request_attempt_id = 0;     // the committed `request` journal row
     probe_kind probe = probe_kind::none;     // the gate whose probe this request is
     gateway::charge_request request;         // for charges
     std::optional<std::int64_t> period_end;  // for charges: the start of the next period
+    storage::refund_record refund;           // for refunds, as written ahead
+    std::string imp_uid;                     // for refunds: the payment refunded
 };
 
 // What a job learned, applied by the next group commit.
@@ -32,13 +37,21 @@ struct job_result {
     std::optional<gateway::charge_result> charge;
     std::optional<gateway::lookup_result> lookup;
     std::optional<gateway::customer_result> customer;  // billing key verification
+    std::optional<gateway::cancel_result> cancel;      // refunds
+    std::optional<gateway::payment_result> payment;    // refund lookups
 };
 
 struct engine::impl {
     impl(storage::store& s, gateway::client& g, const clock& c, engine_config cfg)
-        : store(s), gateway(g), clk(c), config(std::move(cfg)), random(std::random_device{}()) {}
+        : store(s),
+          changes(s.db()),
+          gateway(g),
+          clk(c),
+          config(std::move(cfg)),
+          random(std::random_device{}()) {}
 
     storage::store& store;
+    storage::change_store changes;  // price schedule, consent, refunds (schema/0007)
     gateway::client& gateway;
     const clock& clk;
     engine_config config;
@@ -114,6 +127,27 @@ struct engine::impl {
                                  std::int64_t number, std::string summary);
     boost::asio::awaitable<job_result> execute(job j);
 
+    // Consent (materialise.cpp): whether period `period` of `s` waits for the customer's
+    // consent (returns true: nothing to charge now; the row's schedule was moved). False: the
+    // caller charges it; after a timeout with charge_old_price, `amount` and `order_name` are
+    // set back to the price before the rise.
+    bool held_for_consent(const storage::subscription_record& s, std::int64_t period,
+                          bool trial_conversion, std::int64_t& amount, std::string& order_name);
+    // refunds.cpp
+    void pick_refunds(std::vector<job>& picked, std::size_t free_slots, const gate_state& g);
+    boost::asio::awaitable<job_result> execute_refund(job j);
+    void apply_refund(job_result& r);
+    void settle_refund(storage::refund_record& r, const storage::charge_record& c,
+                       const gateway::payment& p, const gateway::cancellation* entry);
+    void refund_again_later(storage::refund_record& r, const std::string& state, std::int64_t delay,
+                            const std::string& why);
+    std::int64_t journal_refund(const storage::refund_record& r, const std::string& imp_uid,
+                                const char* kind, std::string summary);
+    void journal_refund_answer(const job& j, const gateway::exchange& x);
+    int recover_refunds();
+    std::optional<std::int64_t> next_console_check();
+    boost::asio::awaitable<void> check_console_refunds();
+    int record_console_refunds(const gateway::payment& p);
     // outcomes.cpp
     void apply(job_result& r);
     void apply_charge_answer(storage::charge_record& c, const job_result& r);

@@ -91,11 +91,15 @@ rule_or_error billing_rule_of(const storage::subscription_record& s) {
         out.error = *bad_name;
     else if (auto bad_buyer = check_buyer(s))
         out.error = *bad_buyer;
-    else if (!within_calendar(*unit, s.interval_count, *anchor, s.next_period + 1))
+    else if (!within_calendar(*unit, s.interval_count, *anchor,
+                              s.next_period + 1 - s.anchor_period))
         out.error = "period " + std::to_string(s.next_period) + " falls after the year 9999";
+    else if (s.anchor_period < 0 || s.anchor_period > s.next_period)
+        out.error = "anchor_period " + std::to_string(s.anchor_period) + " is outside 0.." +
+                    std::to_string(s.next_period) + " (next_period)";
     else
-        out.rule =
-            calendar::billing_rule{*unit, static_cast<int>(s.interval_count), *anchor, *at, zone};
+        out.rule = calendar::billing_rule{
+            *unit, static_cast<int>(s.interval_count), *anchor, *at, zone, s.anchor_period};
     return out;
 }
 
@@ -296,6 +300,20 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
     if (first_charged >= domain::max_period_index)
         return flag(s, "period " + std::to_string(first_charged) +
                            " is the last period billingd counts to");
+    // The price schedule (schema/0007) is read only when an entry is due by this period.
+    std::int64_t amount = s.amount;
+    std::string order_name = s.order_name;
+    bool price_entry_due = false;
+    if (s.price_change_period && *s.price_change_period <= first_charged)
+        if (const auto entry = changes.price_at(s.id, first_charged); entry) {
+            price_entry_due = true;
+            amount = entry->amount;
+            order_name = entry->order_name;
+        }
+    if (config.require_consent || s.consent_period) {
+        const bool trial_conversion = s.status == subscription_status::trialing;
+        if (held_for_consent(s, first_charged, trial_conversion, amount, order_name)) return true;
+    }
     const auto uid = domain::make_merchant_uid(install_id, s.uid_key, first_charged);
     if (!uid) {
         return flag(s, "cannot build a merchant_uid from uid_key '" + s.uid_key + "'");
@@ -306,9 +324,9 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
     c.period_start = to_unix(calendar::period_start(*rule.rule, first_charged));
     c.merchant_uid = *uid;
     c.customer_uid = s.customer_uid;
-    c.amount = s.amount;
+    c.amount = amount;
     c.currency = s.currency;
-    c.order_name = s.order_name;
+    c.order_name = order_name;
     c.created_at = t;
     c.updated_at = t;
     c.state = domain::charge_state::scheduled;
@@ -355,6 +373,25 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
         return true;
     }
     c.id = *id;
+    if (price_entry_due) {
+        // The schedule's entry becomes the subscription's price with the period that uses it.
+        if (amount != s.amount || order_name != s.order_name) {
+            changes.set_price(s.id, amount, order_name, t);
+            domain::json_object data;
+            data.add("period_index", first_charged)
+                .add("amount_before", s.amount)
+                .add("amount", amount)
+                .add("order_name", order_name)
+                .add("currency", s.currency);
+            record_event(store, t, s.id, c.id, "subscription.price_changed",
+                         std::to_string(s.amount), std::to_string(amount),
+                         "from period " + std::to_string(first_charged) + ": " +
+                             std::to_string(s.amount) + " -> " + std::to_string(amount) + " KRW",
+                         "billingd", data.str());
+        }
+        changes.mark_prices_applied(s.id, first_charged, t);
+        changes.set_price_change_period(s.id, changes.next_price_period(s.id, first_charged), t);
+    }
     if (first_charged > base) {
         // Missed periods beyond the catch-up policy: one event for the whole range (a typo in
         // an anchor must not write a row per missed day).
@@ -386,6 +423,80 @@ bool engine::impl::materialise_one(const storage::subscription_record& s, gate_s
     ++summary.materialised;
     sent = std::move(j);
     return true;
+}
+
+bool engine::impl::held_for_consent(const storage::subscription_record& s, std::int64_t period,
+                                    bool trial_conversion, std::int64_t& amount,
+                                    std::string& order_name) {
+    const auto t = now();
+    const bool rise = amount > s.amount;
+    const bool needed =
+        config.require_consent && (rise || trial_conversion) && !changes.has_consent(s.id, period);
+    if (!needed) {
+        // Consent given (or no longer required): a hold left on the row is lifted.
+        if (s.consent_period) changes.set_consent_hold(s.id, std::nullopt, std::nullopt, t);
+        return false;
+    }
+    const auto timeout = config.consent_timeout.count();
+    const std::string why = rise ? "price_rise" : "trial_conversion";
+    if (s.consent_period != period || !s.consent_since) {
+        changes.set_consent_hold(s.id, period, t, t);
+        store.set_schedule(s.id, s.next_period, t + timeout, t);
+        domain::json_object data;
+        data.add("period_index", period)
+            .add("reason", why)
+            .add("amount_before", s.amount)
+            .add("amount", amount)
+            .add("currency", s.currency)
+            .add("deadline", t + timeout)
+            .add("on_timeout",
+                 config.consent_timeout_charges_old_price ? "charge_old_price" : "cancel");
+        record_event(store, t, s.id, std::nullopt, "subscription.consent_required", std::nullopt,
+                     std::nullopt,
+                     "period " + std::to_string(period) + " held for the customer's consent (" +
+                         why + ": " + std::to_string(amount) + " KRW)",
+                     "billingd", data.str());
+        ++summary.held_for_consent;
+        decision d{s.id, 0, "", "held_for_consent", why};
+        if (sink) sink(d);
+        return true;
+    }
+    const auto deadline = *s.consent_since + timeout;
+    if (t < deadline) {
+        store.set_schedule(s.id, s.next_period, deadline, t);
+        return true;
+    }
+    changes.set_consent_hold(s.id, std::nullopt, std::nullopt, t);
+    domain::json_object data;
+    data.add("period_index", period).add("reason", why);
+    if (!config.consent_timeout_charges_old_price) {
+        data.add("action", "cancel");
+        record_event(store, t, s.id, std::nullopt, "subscription.consent_timed_out", std::nullopt,
+                     std::nullopt, "no consent for period " + std::to_string(period) + ": canceled",
+                     "billingd", data.str());
+        store.set_schedule(s.id, s.next_period, std::nullopt, t);
+        set_subscription_status(s, subscription_status::canceled,
+                                "no consent to " + why + " for period " + std::to_string(period));
+        ++summary.canceled;
+        return true;
+    }
+    // charge_old_price: the rise is dropped (its entries are marked applied without taking
+    // effect) and this period is charged at the price before it.
+    data.add("action", "charge_old_price").add("amount", s.amount);
+    record_event(store, t, s.id, std::nullopt, "subscription.consent_timed_out", std::nullopt,
+                 std::nullopt,
+                 "no consent for period " + std::to_string(period) + ": charged at " +
+                     std::to_string(s.amount) + " KRW",
+                 "billingd", data.str());
+    if (rise) {
+        changes.mark_prices_applied(s.id, period, t);
+        changes.set_price_change_period(s.id, changes.next_price_period(s.id, period), t);
+        amount = s.amount;
+        order_name = s.order_name;
+    }
+    // Recorded as given by the timeout, so that the next look at this period goes on.
+    changes.insert_consent(s.id, period, t, "billingd (consent timeout)");
+    return false;
 }
 
 std::int64_t engine::impl::due_at(const storage::subscription_record& s,

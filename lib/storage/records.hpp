@@ -34,6 +34,13 @@ struct subscription_record {
     std::optional<std::string> needs_attention;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
+    // The earliest period with a price_schedule entry not yet applied.
+    std::optional<std::int64_t> price_change_period;
+    // The period that starts on anchor_date at charge_time (0 until a re-anchoring change).
+    std::int64_t anchor_period = 0;
+    // The period held until the customer consents, and since when (require_consent).
+    std::optional<std::int64_t> consent_period;
+    std::optional<std::int64_t> consent_since;
     // Read by store::due_subscriptions only: the state of the charge of the period before
     // next_period, if it has one (the next period waits while it is open).
     std::optional<domain::charge_state> previous_charge;

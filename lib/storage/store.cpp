@@ -11,13 +11,14 @@ constexpr std::string_view subscription_columns =
     "id, customer_uid, amount, currency, order_name, interval_unit, interval_count, "
     "anchor_date, charge_time, time_zone, status, trial_end_at, cancel_at_period_end, "
     "max_periods, buyer_name, buyer_email, buyer_tel, next_period, next_due_at, "
-    "needs_attention, created_at, updated_at, uid_key";
+    "needs_attention, created_at, updated_at, uid_key, price_change_period, anchor_period, "
+    "consent_period, consent_since";
 
 constexpr std::string_view charge_columns =
     "id, subscription_id, period_index, period_start, merchant_uid, customer_uid, amount, "
     "currency, order_name, state, attempt_count, decline_count, transient_count, lookup_count, "
     "first_declined_at, unknown_since, next_action_at, imp_uid, paid_at, fail_reason, "
-    "park_reason, created_at, updated_at, refusal_count, last_refusal";
+    "park_reason, created_at, updated_at, refusal_count, last_refusal, refunded_amount";
 
 constexpr std::string_view attempt_columns =
     "id, at, charge_id, request_id, kind, phase, merchant_uid, attempt_number, amount, "
@@ -77,6 +78,10 @@ subscription_record read_subscription(const statement& st) {
     s.created_at = st.int64(20);
     s.updated_at = st.int64(21);
     s.uid_key = st.text(22);
+    s.price_change_period = st.optional_int64(23);
+    s.anchor_period = st.int64(24);
+    s.consent_period = st.optional_int64(25);
+    s.consent_since = st.optional_int64(26);
     return s;
 }
 
@@ -107,6 +112,7 @@ charge_record read_charge(const statement& st) {
     c.updated_at = st.int64(22);
     c.refusal_count = st.int64(23);
     c.last_refusal = st.optional_text(24);
+    c.refunded_amount = st.int64(25);
     return c;
 }
 
@@ -385,7 +391,7 @@ std::vector<subscription_record> store::due_subscriptions(std::int64_t now, int 
     st.bind(1, now).bind(2, limit).bind(3, offset);
     return collect<subscription_record>(st, [](const statement& row) {
         auto s = read_subscription(row);
-        if (auto state = row.optional_text(23))
+        if (auto state = row.optional_text(27))
             s.previous_charge = domain::parse_charge_state(*state);
         return s;
     });

@@ -160,12 +160,16 @@ for path, item in spec["paths"].items():
 billingctl_only = {"no-delivery-channel", "event-not-found", "event-not-delivered",
                    "event-not-sent-yet", "charge-not-retryable", "charge-not-resolvable",
                    "charge-changed", "charge-not-paid-at-portone", "charge-differs-at-portone",
-                   "charge-transition-not-allowed"}
+                   "charge-transition-not-allowed",
+                   # billingctl charge rekey (rekey.cpp): no API endpoint
+                   "charge-not-rekeyable", "same-customer-uid", "request-may-be-in-progress",
+                   "too-many-rekeys",
+                   "merchant-uid-too-long"}
 sources = [os.path.join(ROOT, "lib", "operations", f) for f in
            sorted(os.listdir(os.path.join(ROOT, "lib", "operations"))) if f.endswith(".cpp")]
 sources += [os.path.join(ROOT, "daemon", f) for f in ("api_routes.cpp", "api_server.cpp")]
 pattern = re.compile(r'(?:error_kind::\w+,|problem\(\d{3},|refuse\(\d{3},|refuse_field\([^,]+,[^,]+,'
-                     r'|conflict\(|refuse\(c,)\s*"([a-z0-9-]+)"')
+                     r'|conflict\(|invalid\(|refuse\(c,)\s*"([a-z0-9-]+)"')
 in_code = set()
 for source in sources:
     with open(source, encoding="utf-8") as f:

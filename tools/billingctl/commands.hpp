@@ -28,6 +28,9 @@ void add_subscription_commands(CLI::App& app, action& selected);
 void add_subscription_add_command(CLI::App& subscription, action& selected);
 void add_read_commands(CLI::App& app, action& selected);
 void add_charge_commands(CLI::App& app, action& selected);
+// `subscription update|consent|prices`, `charge rekey|refund|refunds` (change_cmds.cpp); after
+// add_subscription_commands and add_charge_commands.
+void add_change_commands(CLI::App& app, action& selected);
 void add_customer_commands(CLI::App& app, action& selected);
 // `events pending|dead|redeliver` under the `events` command (events_cmds.cpp).
 void add_delivery_commands(CLI::App* events, action& selected);

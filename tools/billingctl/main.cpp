@@ -95,6 +95,7 @@ int run(int argc, char** argv) {
     add_customer_commands(app, selected);
     add_read_commands(app, selected);
     add_charge_commands(app, selected);
+    add_change_commands(app, selected);
     add_metrics_command(app, selected);
     try {
         app.parse(argc, argv);
