@@ -300,6 +300,8 @@ void read_refunds(const table_reader& r, config& c) {
     // PortOne answers GET /payments/status/cancelled for windows of at most 90 days.
     if (auto v = r.integer("console_check_days", 1, 90))
         c.engine.console_check_days = static_cast<int>(*v);
+    if (auto v = r.integer("console_check_payments", 0, 10'000))
+        c.engine.console_check_payments = static_cast<int>(*v);
 }
 
 void read_metrics(const table_reader& r, config& c) {
@@ -509,7 +511,7 @@ config from_table(const toml::table& root, const std::string& source) {
                           "consent_timeout_days", "consent_timeout_action"}),
                  c);
     read_refunds(section("refunds", {"lookup_delay_seconds", "console_check_minutes",
-                                     "console_check_days"}),
+                                     "console_check_days", "console_check_payments"}),
                  c);
     read_retry(
         section("retry", {"transient_base_seconds", "transient_cap_seconds", "transient_max_tries",

@@ -28,6 +28,9 @@ CREATE TABLE price_schedule (
 -- periods keep the dates their charges have).
 -- consent_period / consent_since: the period held until the customer consents (a price rise
 -- or the first period after a trial, with [billing] require_consent), and since when.
+-- ADD COLUMN with a CHECK tests the table's CHECKs on every existing row: a row written by hand
+-- with the checks bypassed would stop the migration (billingd flags such rows instead).
+PRAGMA ignore_check_constraints = ON;
 ALTER TABLE subscriptions ADD COLUMN price_change_period INTEGER
     CHECK (price_change_period IS NULL OR price_change_period BETWEEN 0 AND 1000000);
 ALTER TABLE subscriptions ADD COLUMN anchor_period INTEGER NOT NULL DEFAULT 0
@@ -88,6 +91,8 @@ END;
 -- What PortOne has refunded of the charge (billingd's refunds and the console's).
 ALTER TABLE charges ADD COLUMN refunded_amount INTEGER NOT NULL DEFAULT 0
     CHECK (refunded_amount >= 0 AND refunded_amount <= amount);
+
+PRAGMA ignore_check_constraints = OFF;
 
 -- Refunds (POST /payments/cancel). `requested` rows are written by billingctl or the API and
 -- sent by billingd, written ahead like charges: `sending` is committed before the request
@@ -152,13 +157,16 @@ CREATE TABLE refund_attempts (
 ) STRICT;
 CREATE INDEX refund_attempts_of_refund ON refund_attempts (refund_id);
 
--- How far the check for refunds made in PortOne's console has read (cancelled_at, UNIX s).
+-- How far the check for refunds made in PortOne's console has read: the cancelled list up to
+-- checked_to (UNIX s) at checked_at, and the paid charges read one by one (for partial
+-- refunds, which the list does not show) up to the charge id swept_after.
 CREATE TABLE refund_checks (
-    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
-    checked_to INTEGER,
-    checked_at INTEGER
+    singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+    checked_to  INTEGER,
+    checked_at  INTEGER,
+    swept_after INTEGER NOT NULL DEFAULT 0
 ) STRICT;
-INSERT INTO refund_checks VALUES (1, NULL, NULL);
+INSERT INTO refund_checks (singleton) VALUES (1);
 
 -- Operators' views.
 CREATE VIEW refunds_recent AS

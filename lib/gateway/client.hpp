@@ -30,14 +30,15 @@ class client {
 
     // POST /payments/cancel (refunds). The caller never has two cancels of one imp_uid on the
     // wire at once.
-    virtual boost::asio::awaitable<cancel_result> cancel(cancel_request /*request*/) {
+    virtual boost::asio::awaitable<cancel_result> cancel([[maybe_unused]] cancel_request request) {
         cancel_result r;
         r.journal = unsupported("cancel");
         co_return r;
     }
 
     // GET /payments/{imp_uid}
-    virtual boost::asio::awaitable<payment_result> get_payment(std::string /*imp_uid*/) {
+    virtual boost::asio::awaitable<payment_result> get_payment(
+        [[maybe_unused]] std::string imp_uid) {
         payment_result r;
         r.journal = unsupported("payment");
         co_return r;
@@ -45,9 +46,9 @@ class client {
 
     // GET /payments/status/cancelled: one page of payments cancelled between `from` and `to`
     // (UNIX s; PortOne allows at most 90 days), for finding refunds made in the console.
-    virtual boost::asio::awaitable<payment_page_result> cancelled_payments(std::int64_t /*from*/,
-                                                                           std::int64_t /*to*/,
-                                                                           std::int64_t /*page*/) {
+    virtual boost::asio::awaitable<payment_page_result> cancelled_payments(
+        [[maybe_unused]] std::int64_t from, [[maybe_unused]] std::int64_t to,
+        [[maybe_unused]] std::int64_t page) {
         payment_page_result r;
         r.journal = unsupported("cancelled_list");
         co_return r;

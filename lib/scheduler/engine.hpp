@@ -95,6 +95,10 @@ struct engine_config {
     // are recorded.
     std::chrono::seconds console_check_interval{3600};
     int console_check_days = 30;
+    // PortOne's cancelled list shows only fully cancelled payments: each check also reads this
+    // many paid charges of those days one by one (GET /payments/{imp_uid}), round robin, to
+    // find partial refunds made in the console.
+    int console_check_payments = 100;
     // Test hook for crash tests: called at "before_write_ahead_commit",
     // "after_write_ahead_commit" and "before_outcome_commit" (the commit that carries answers;
     // answers and new write-aheads share one group commit).

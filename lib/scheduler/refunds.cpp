@@ -350,6 +350,46 @@ asio::awaitable<void> engine::impl::check_console_refunds() {
         if (answer.next <= page) break;
         page = answer.next;
     }
+    // Partial refunds made in the console: a few paid charges read one by one, round robin.
+    if (complete && config.console_check_payments > 0) {
+        auto after = changes.console_swept_after();
+        auto rows = changes.charges_to_sweep(after, from, config.console_check_payments);
+        if (rows.empty() && after > 0) {
+            after = 0;  // back to the start of the window
+            rows = changes.charges_to_sweep(0, from, config.console_check_payments);
+        }
+        for (std::size_t i = 0; i < rows.size() && !stopping; ++i) {
+            const std::int64_t charge_id = rows[i].first;
+            const std::string imp_uid = rows[i].second;
+            std::string uid = imp_uid;
+            const auto answer = co_await gateway.get_payment(std::move(uid));
+            auto tx = store.begin();
+            storage::refund_attempt_record a;
+            a.at = now();
+            a.charge_id = charge_id;
+            a.kind = "payment";
+            a.phase = "answer";
+            a.imp_uid = imp_uid;
+            a.request_summary = "GET /payments/" + imp_uid + " (console refund check)";
+            a.request_written = answer.journal.request_written ? 1 : 0;
+            if (answer.journal.http_status) a.http_status = answer.journal.http_status;
+            a.portone_code = answer.journal.code;
+            if (!answer.journal.message.empty()) a.message = answer.journal.message;
+            a.outcome = std::string{gateway::to_string(answer.journal.result)};
+            a.latency_ms = answer.journal.latency.count();
+            if (answer.journal.result != gateway::outcome::found) {
+                if (!answer.journal.raw.empty())
+                    a.raw_answer = answer.journal.raw.substr(0, gateway::max_journaled_body);
+                changes.append_refund_attempt(a);
+                tx.commit();
+                break;  // PortOne is not answering: the rest waits for the next check
+            }
+            changes.append_refund_attempt(a);
+            if (answer.found) summary.console_refunds += record_console_refunds(*answer.found);
+            changes.set_console_swept_after(charge_id);
+            tx.commit();
+        }
+    }
     auto tx = store.begin();
     // A failed check is tried again after a quarter of the interval, not at once.
     changes.set_console_checked(t,

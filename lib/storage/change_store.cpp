@@ -466,4 +466,27 @@ void change_store::set_console_checked(std::int64_t checked_to, std::int64_t at)
     prepared(sql).bind(1, checked_to).bind(2, at).run();
 }
 
+std::vector<std::pair<std::int64_t, std::string>> change_store::charges_to_sweep(
+    std::int64_t after, std::int64_t paid_since, int limit) {
+    // By rowid from the cursor: a bounded walk, whatever the size of the table.
+    static constexpr const char* sql =
+        "SELECT id, imp_uid FROM charges WHERE id > ?1 AND state = 'paid' AND paid_at >= ?2 AND "
+        "imp_uid IS NOT NULL AND refunded_amount < amount ORDER BY id LIMIT ?3";
+    auto& st = prepared(sql);
+    st.bind(1, after).bind(2, paid_since).bind(3, limit);
+    return collect<std::pair<std::int64_t, std::string>>(
+        st, [](const statement& row) { return std::make_pair(row.int64(0), row.text(1)); });
+}
+
+std::int64_t change_store::console_swept_after() {
+    static constexpr const char* sql = "SELECT swept_after FROM refund_checks WHERE singleton = 1";
+    return single_optional(prepared(sql)).value_or(0);
+}
+
+void change_store::set_console_swept_after(std::int64_t charge_id) {
+    static constexpr const char* sql =
+        "UPDATE refund_checks SET swept_after = ?1 WHERE singleton = 1";
+    prepared(sql).bind(1, charge_id).run();
+}
+
 }  // namespace billingd::storage

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage/records.hpp"
@@ -122,6 +123,13 @@ class change_store {
     std::optional<std::int64_t> console_checked_to();
     std::optional<std::int64_t> console_checked_at();
     void set_console_checked(std::int64_t checked_to, std::int64_t at);
+    // The paid charges read one by one: ids after `after`, paid since `paid_since` and not
+    // fully refunded, at most `limit`, by id: (id, imp_uid).
+    std::vector<std::pair<std::int64_t, std::string>> charges_to_sweep(std::int64_t after,
+                                                                       std::int64_t paid_since,
+                                                                       int limit);
+    std::int64_t console_swept_after();
+    void set_console_swept_after(std::int64_t charge_id);
 
   private:
     struct cache;

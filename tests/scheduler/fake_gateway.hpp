@@ -27,6 +27,8 @@ struct fake_payment {
     std::string status;  // paid | failed
     std::string imp_uid;
     std::string currency = "KRW";
+    std::int64_t cancel_amount = 0;
+    std::vector<gateway::cancellation> cancel_history;
 };
 
 class fake_gateway final : public gateway::client {
@@ -47,6 +49,19 @@ class fake_gateway final : public gateway::client {
     bool down = false;  // every call answers HTTP 503 without touching the ledger
     // PortOne refusing re-use of a merchant_uid whose payments failed (HTTP 200, code 1).
     bool refuse_failed_reuse = false;
+    // Refunds: how the next cancels behave, one word each, consumed in order ("apply" when
+    // empty): "apply", "lost_after_apply" (applied, then the answer is lost: unknown),
+    // "lost_before" (never reached PortOne: transient), "timeout_before" (unknown, not applied).
+    std::vector<std::string> cancel_script;
+    int cancelled_list_calls = 0;
+    int payment_calls = 0;
+    int cancel_applied = 0;
+
+    // A cancel made in PortOne's console (no checksum).
+    void console_cancel(const std::string& imp_uid, std::int64_t amount) {
+        for (auto& p : ledger)
+            if (p.imp_uid == imp_uid) apply_cancel(p, amount, "console refund");
+    }
 
     std::size_t paid_count(const std::string& merchant_uid) const {
         std::size_t n = 0;
@@ -127,7 +142,7 @@ class fake_gateway final : public gateway::client {
             ledger.push_back(p);
             gateway::payment answer = to_payment(p);
             answer.fail_reason = p.status == "failed" ? "한도초과" : "";
-            answer.paid_at = p.status == "paid" ? 1 : 0;
+            answer.paid_at = 0;  // billingd records its own clock
             r.journal.code = 0;
             r.journal.imp_uid = p.imp_uid;
             if (b == "unknown_after_commit" || b == "ready" || b == "decline_lost") {
@@ -197,7 +212,111 @@ class fake_gateway final : public gateway::client {
         co_return r;
     }
 
+    asio::awaitable<gateway::cancel_result> cancel(gateway::cancel_request request) override {
+        calls.push_back("cancel:" + request.imp_uid);
+        co_await interleave();
+        gateway::cancel_result r;
+        r.journal.kind = "cancel";
+        std::string how = "apply";
+        if (!cancel_script.empty()) {
+            how = cancel_script.front();
+            cancel_script.erase(cancel_script.begin());
+        }
+        if (how == "lost_before") {
+            r.journal.result = outcome::transient;
+            r.journal.message = "connection refused";
+            co_return r;
+        }
+        r.journal.request_written = true;
+        if (how == "timeout_before") {
+            r.journal.result = outcome::unknown;
+            r.journal.message = "timeout";
+            co_return r;
+        }
+        fake_payment* p = find(request.imp_uid);
+        if (!p) {
+            r.journal.result = outcome::not_found;
+            r.journal.http_status = 404;
+            co_return r;
+        }
+        r.journal.http_status = 200;
+        const auto left = p->amount - p->cancel_amount;
+        if (p->status == "cancelled" || request.checksum != left || request.amount > left) {
+            r.journal.result = outcome::refused;
+            r.journal.code = 1;
+            r.journal.message =
+                p->status == "cancelled" ? "already cancelled" : "checksum mismatch";
+            co_return r;
+        }
+        apply_cancel(*p, request.amount, request.reason);
+        ++cancel_applied;
+        if (how == "lost_after_apply") {
+            r.journal.http_status = 0;
+            r.journal.result = outcome::unknown;
+            r.journal.message = "read timeout";
+            co_return r;
+        }
+        r.journal.result = outcome::found;
+        r.answer = to_payment(*p);
+        co_return r;
+    }
+
+    asio::awaitable<gateway::payment_result> get_payment(std::string imp_uid) override {
+        ++payment_calls;  // not in `calls`: console checks read payments on every check
+        co_await interleave();
+        gateway::payment_result r;
+        r.journal.kind = "payment";
+        r.journal.request_written = true;
+        if (down) {
+            r.journal.http_status = 503;
+            r.journal.result = outcome::unknown;
+            co_return r;
+        }
+        if (const auto* p = find(imp_uid)) {
+            r.journal.http_status = 200;
+            r.journal.result = outcome::found;
+            r.found = to_payment(*p);
+        } else {
+            r.journal.http_status = 404;
+            r.journal.result = outcome::not_found;
+        }
+        co_return r;
+    }
+
+    asio::awaitable<gateway::payment_page_result> cancelled_payments(std::int64_t from,
+                                                                     std::int64_t to,
+                                                                     std::int64_t page) override {
+        ++cancelled_list_calls;  // not in `calls`: every pass may check
+        co_await interleave();
+        gateway::payment_page_result r;
+        r.journal.kind = "cancelled_list";
+        r.journal.request_written = true;
+        r.journal.http_status = 200;
+        r.journal.result = outcome::found;
+        (void)from;
+        (void)to;
+        for (const auto& p : ledger)
+            if (p.status == "cancelled") r.list.push_back(to_payment(p));
+        r.total = static_cast<std::int64_t>(r.list.size());
+        co_return r;
+    }
+
   private:
+    fake_payment* find(const std::string& imp_uid) {
+        for (auto& p : ledger)
+            if (p.imp_uid == imp_uid && (p.status == "paid" || p.status == "cancelled")) return &p;
+        return nullptr;
+    }
+    static void apply_cancel(fake_payment& p, std::int64_t amount, const std::string& reason) {
+        p.cancel_amount += amount;
+        gateway::cancellation c;
+        c.amount = amount;
+        c.reason = reason;
+        c.pg_tid = "tid_" + std::to_string(p.cancel_history.size() + 1);
+        c.cancellation_id = p.imp_uid + "_c" + std::to_string(p.cancel_history.size() + 1);
+        p.cancel_history.push_back(c);
+        if (p.cancel_amount >= p.amount) p.status = "cancelled";
+    }
     static gateway::payment to_payment(const fake_payment& p) {
         gateway::payment answer;
         answer.imp_uid = p.imp_uid;
@@ -206,6 +325,8 @@ class fake_gateway final : public gateway::client {
         answer.status = p.status;
         answer.amount = p.amount;
         answer.currency = p.currency;
+        answer.cancel_amount = p.cancel_amount;
+        answer.cancel_history = p.cancel_history;
         return answer;
     }
     asio::awaitable<void> interleave() {
