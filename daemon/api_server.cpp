@@ -18,6 +18,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <array>
 #include <chrono>
 #include <deque>
 #include <optional>
@@ -255,6 +256,10 @@ asio::awaitable<void> serve_requests(Stream& stream, std::shared_ptr<api_server:
         if (ec == http::error::header_limit)
             co_return co_await refuse(stream, *st, 431, "header-too-large",
                                       "the request's header is larger than 16 KiB");
+        if (ec == http::error::body_limit)  // Content-Length says so before the body comes
+            co_return co_await refuse(
+                stream, *st, 413, "body-too-large",
+                fmt::format("the request body is larger than {} bytes", limits.max_body_bytes));
         if (ec) co_return;  // closed, timed out, or not HTTP
         if (parser.get()[http::field::expect] == "100-continue") {
             http::response<http::empty_body> go_on{http::status::continue_, 11};
@@ -292,14 +297,33 @@ struct connection_slot {
     ~connection_slot() { --st->active; }
 };
 
+// Closes gracefully: after our FIN, what the client still sends (the rest of a body refused
+// as too large) is read and dropped for a moment, so that closing does not reset the
+// connection and destroy the answer before the client has read it.
+template <typename Protocol>
+asio::awaitable<void> linger(beast::basic_stream<Protocol>& stream) {
+    boost::system::error_code ec;
+    stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
+    if (ec) co_return;
+    constexpr std::size_t at_most = 1 << 20;
+    std::array<char, 16 * 1024> sink;
+    std::size_t dropped = 0;
+    stream.expires_after(std::chrono::seconds{1});
+    while (dropped < at_most) {
+        const auto n = co_await stream.async_read_some(
+            asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+        dropped += n;
+    }
+}
+
 template <typename Protocol>
 asio::awaitable<void> serve_plain(typename Protocol::socket socket,
                                   std::shared_ptr<api_server::state> st) {
     connection_slot slot{st};
     beast::basic_stream<Protocol> stream(std::move(socket));
     co_await serve_requests(stream, st);
-    boost::system::error_code ignored;
-    stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+    co_await linger(stream);
 }
 
 asio::awaitable<void> serve_tls(asio::ip::tcp::socket socket,
@@ -328,7 +352,7 @@ asio::awaitable<void> turn_away(typename Protocol::socket socket, bool tls) {
                        11, false);
     boost::system::error_code ec;
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-    stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
+    co_await linger(stream);
 }
 
 template <typename Protocol>

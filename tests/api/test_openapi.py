@@ -179,7 +179,7 @@ for slug in sorted(in_code - billingctl_only):
     check(slug in problem_types, f"{slug} (in the code) is not documented in Problem.type")
 general = {"database-unavailable", "too-many-connections", "method-not-allowed", "no-such-endpoint",
            "body-too-large", "header-too-large", "malformed-request", "database-refused",
-           "subscription-unschedulable"}
+           "subscription-unschedulable", "unschedulable"}
 for slug in sorted(problem_types - used_types - general):
     check(False, f"{slug} is in Problem.type but no answer lists it")
 
