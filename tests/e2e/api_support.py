@@ -12,7 +12,8 @@ import time
 import yaml
 from jsonschema import Draft202012Validator
 
-from harness import BILLINGD, check
+import harness
+from harness import check
 
 SOURCE_ROOT = os.environ.get("BILLINGD_SOURCE_ROOT",
                              os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -211,10 +212,16 @@ def documented_cases():
 
 
 def start_daemon(ws, env=None):
+    """billingd on the workspace; its log goes to a file (a pipe nobody reads while it runs
+    would fill up and block it)."""
     e = dict(ws.env)
     e.update(env or {})
-    return subprocess.Popen([BILLINGD, "--config", ws.config_path], env=e,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = open(os.path.join(ws.dir, "billingd.log"), "w")
+    proc = subprocess.Popen([harness.BILLINGD, "--config", ws.config_path], env=e,
+                            stdout=subprocess.DEVNULL, stderr=log, text=True)
+    proc.log_path = log.name
+    log.close()
+    return proc
 
 
 def wait_until(what, predicate, timeout=30):
@@ -238,4 +245,5 @@ def stop_daemon(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return proc.stderr.read() if proc.stderr else ""
+    with open(proc.log_path, encoding="utf-8", errors="replace") as f:
+        return f.read()
