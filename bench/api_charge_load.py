@@ -37,7 +37,7 @@ harness.BILLINGD = args.billingd
 harness.PORTONE_SIM = args.sim
 
 
-def api_load(port, connections, seconds, queue):
+def create_load(port, connections, seconds, queue):
     answered, wall, latencies, statuses = api_load.load(port, connections, seconds=seconds,
                                                            prefix="load")
     queue.put((answered, wall, api_load.percentile(latencies, 99), statuses))
@@ -64,7 +64,7 @@ def run(sim, loaded, seconds_of_load):
     try:
         api_load.wait_for_port(port)
         if loaded:
-            loader = multiprocessing.Process(target=api_load,
+            loader = multiprocessing.Process(target=create_load,
                                              args=(port, args.connections, seconds_of_load, queue))
             loader.start()
         db = ws.db()

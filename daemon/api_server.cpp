@@ -52,13 +52,14 @@ struct pending_change {
 
 struct api_server::state {
     state(asio::io_context& io, storage::store& s, gateway::client& g, const config& c,
-          const scheduler::clock& k, std::function<void()> w)
+          const scheduler::clock& k, std::function<void()> w, std::function<bool()> busy)
         : io(io),
           store(s),
           gateway(g),
           cfg(c),
           routes(s, c, k),
           wake(std::move(w)),
+          charging(std::move(busy)),
           flush_timer(io) {}
 
     asio::io_context& io;
@@ -67,6 +68,7 @@ struct api_server::state {
     const config& cfg;
     api_routes routes;
     std::function<void()> wake;
+    std::function<bool()> charging;  // a pass is running: API writes leave it its share
     std::optional<ssl::context> tls;
     std::size_t active = 0;
     bool stopping = false;
@@ -163,7 +165,8 @@ void api_server::state::flush(const std::shared_ptr<state>& self) {
     changes += batch.size();
     longest = std::max(longest, took);
     const int share = cfg.api.write_share_percent;
-    next_flush_at = steady::now() + took * (100 - share) / share;
+    const bool yield = charging && charging();
+    next_flush_at = steady::now() + (yield ? took * (100 - share) / share : steady::duration{});
     for (auto* p : batch) p->done->cancel();
     if (wake_engine && wake) wake();
     if (!queue.empty()) schedule_flush(self);
@@ -224,19 +227,26 @@ asio::awaitable<api_response> carry_out(std::shared_ptr<api_server::state> st, a
     co_return st->routes.customer_answer(uid, found);
 }
 
+std::string too_large(std::size_t max_body_bytes) {
+    return fmt::format("the request body is larger than {} bytes", max_body_bytes);
+}
+
 template <typename Stream>
 void set_deadline(Stream& stream, std::chrono::milliseconds d) {
     beast::get_lowest_layer(stream).expires_after(d);
 }
 
-// Answers a request the parser refused (too large) and ends the connection.
+// Answers a request the parser refused (too large); the connection ends after it.
 template <typename Stream>
-asio::awaitable<void> refuse(Stream& stream, const api_server::state& st, int status,
-                             const std::string& type, const std::string& detail) {
-    auto res = to_http(api_routes::problem(status, type, detail), 11, false);
+asio::awaitable<void> write_refusal(Stream& stream, std::chrono::milliseconds deadline,
+                                    response res) {
     boost::system::error_code ec;
-    set_deadline(stream, st.cfg.api.request_timeout);
+    set_deadline(stream, deadline);
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+response refusal(int status, const std::string& type, const std::string& detail) {
+    return to_http(api_routes::problem(status, type, detail), 11, false);
 }
 
 template <typename Stream>
@@ -253,13 +263,17 @@ asio::awaitable<void> serve_requests(Stream& stream, std::shared_ptr<api_server:
         set_deadline(stream, first ? limits.request_timeout : limits.idle_timeout);
         co_await http::async_read_header(stream, buffer, parser,
                                          asio::redirect_error(asio::use_awaitable, ec));
-        if (ec == http::error::header_limit)
-            co_return co_await refuse(stream, *st, 431, "header-too-large",
-                                      "the request's header is larger than 16 KiB");
-        if (ec == http::error::body_limit)  // Content-Length says so before the body comes
-            co_return co_await refuse(
-                stream, *st, 413, "body-too-large",
-                fmt::format("the request body is larger than {} bytes", limits.max_body_bytes));
+        // (Coroutine arguments are named first: GCC 12 mishandles temporaries in co_await.)
+        if (ec == http::error::header_limit) {
+            auto res = refusal(431, "header-too-large", "the request's header is larger than 16 KiB");
+            co_await write_refusal(stream, limits.request_timeout, std::move(res));
+            co_return;
+        }
+        if (ec == http::error::body_limit) {  // Content-Length says so before the body comes
+            auto res = refusal(413, "body-too-large", too_large(limits.max_body_bytes));
+            co_await write_refusal(stream, limits.request_timeout, std::move(res));
+            co_return;
+        }
         if (ec) co_return;  // closed, timed out, or not HTTP
         if (parser.get()[http::field::expect] == "100-continue") {
             http::response<http::empty_body> go_on{http::status::continue_, 11};
@@ -271,14 +285,16 @@ asio::awaitable<void> serve_requests(Stream& stream, std::shared_ptr<api_server:
         set_deadline(stream, limits.request_timeout);
         co_await http::async_read(stream, buffer, parser,
                                   asio::redirect_error(asio::use_awaitable, ec));
-        if (ec == http::error::body_limit)
-            co_return co_await refuse(
-                stream, *st, 413, "body-too-large",
-                fmt::format("the request body is larger than {} bytes", limits.max_body_bytes));
+        if (ec == http::error::body_limit) {
+            auto res = refusal(413, "body-too-large", too_large(limits.max_body_bytes));
+            co_await write_refusal(stream, limits.request_timeout, std::move(res));
+            co_return;
+        }
         if (ec) co_return;
         const auto& req = parser.get();
         const auto started = steady::now();
-        auto answer = co_await carry_out(st, to_api(req));
+        auto request = to_api(req);
+        auto answer = co_await carry_out(st, std::move(request));
         const int status = answer.status;
         const bool keep_alive = req.keep_alive() && !st->stopping;
         auto res = to_http(std::move(answer), req.version(), keep_alive);
@@ -403,8 +419,9 @@ void listen(asio::io_context& io, const typename Protocol::endpoint& at,
 
 api_server::api_server(asio::io_context& io, storage::store& store, gateway::client& gateway,
                        const config& cfg, const scheduler::clock& clock,
-                       std::function<void()> wake_engine)
-    : state_(std::make_shared<state>(io, store, gateway, cfg, clock, std::move(wake_engine))) {
+                       std::function<void()> wake_engine, std::function<bool()> charging)
+    : state_(std::make_shared<state>(io, store, gateway, cfg, clock, std::move(wake_engine),
+                                     std::move(charging))) {
     const auto& a = cfg.api;
     if (!a.tls_cert.empty()) {
         try {

@@ -8,9 +8,9 @@
 // connection waits idle_timeout for its next request.
 //
 // Writes: changes are queued and committed together (operations::group_commit, one fsync for
-// up to max_batch changes), never across an await. While changes keep arriving, a group
-// commit that took d waits d * (100 - write_share_percent) / write_share_percent before the
-// next, so the engine's own commits get the rest of the loop. A committed change that may
+// up to max_batch changes), never across an await. While `charging` says a pass is running and
+// changes keep arriving, a group commit that took d waits d * (100 - write_share_percent) /
+// write_share_percent before the next, so the engine's own commits get the rest of the loop. A committed change that may
 // have created work (a new subscription, a resume, a refund) calls `wake_engine`: billingd's
 // own writes do not change PRAGMA data_version, which is how it notices other processes'.
 //
@@ -36,7 +36,8 @@ namespace billingd::daemon {
 class api_server {
   public:
     api_server(boost::asio::io_context& io, storage::store& store, gateway::client& gateway,
-               const config& cfg, const scheduler::clock& clock, std::function<void()> wake_engine);
+               const config& cfg, const scheduler::clock& clock, std::function<void()> wake_engine,
+               std::function<bool()> charging);
     ~api_server();
     api_server(const api_server&) = delete;
     api_server& operator=(const api_server&) = delete;

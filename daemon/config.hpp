@@ -104,9 +104,10 @@ struct api_config {
     std::chrono::milliseconds idle_timeout{30000};
     // Writes committed together in one transaction (one fsync), at most.
     std::size_t max_batch = 256;
-    // While writes queue up, the share of the event loop's time they may take: after a group
-    // commit of d ms the next waits d * (100 - share) / share ms, so charging keeps the rest.
-    int write_share_percent = 50;
+    // While a charging pass runs and writes queue up, the share of the event loop's time they
+    // may take: after a group commit of d the next waits d * (100 - share) / share, so
+    // charging keeps the rest.
+    int write_share_percent = 25;
     // How long an Idempotency-Key is remembered.
     std::chrono::hours idempotency_ttl{24};
     // Parsed from `listen`.

@@ -80,6 +80,9 @@ class runner {
     // Called once when a signal stops the daemon (the API stops accepting).
     void on_stop(std::function<void()> f) { on_stop_ = std::move(f); }
 
+    // True while a pass runs (the API's writes then leave charging its share of the loop).
+    bool in_pass() const { return in_pass_; }
+
     // Ends the current sleep (or the next one) now: billingd's own connection wrote something
     // that may be due (the API), which PRAGMA data_version does not show.
     void wake() {
@@ -133,12 +136,15 @@ class runner {
             notify::status("charging");
             bool failed = false;
             try {
+                in_pass_ = true;
                 const scheduler::pass_summary summary = co_await engine_.run_pass();
+                in_pass_ = false;
                 log_pass(summary);
                 outbox_.after_pass();
                 if (after_pass_) after_pass_();
                 failures = 0;
             } catch (const std::exception& e) {
+                in_pass_ = false;
                 // Infrastructure failure (disk, corrupt database): log once, back off, and give
                 // up after several in a row so systemd can restart us.
                 spdlog::error("pass failed error={}", e.what());
@@ -276,6 +282,7 @@ class runner {
     asio::steady_timer grace_timer_;
     bool stopping_ = false;
     bool woken_ = false;
+    bool in_pass_ = false;
     bool forced_ = false;
     int exit_code_ = exit_code::ok;
 };
@@ -316,7 +323,8 @@ int run_daemon(const config& cfg) {
     r.after_pass([&] { obs.pass_completed(*store, clock.now().time_since_epoch().count()); });
     std::unique_ptr<api_server> api;
     if (cfg.api.enabled()) {
-        api = std::make_unique<api_server>(io, *store, *gateway, cfg, clock, [&r] { r.wake(); });
+        api = std::make_unique<api_server>(
+            io, *store, *gateway, cfg, clock, [&r] { r.wake(); }, [&r] { return r.in_pass(); });
         spdlog::info("api listening on {} tokens={}", api->endpoint(), cfg.api.tokens.size());
         r.on_stop([&api] { api->stop(); });
     }
