@@ -12,6 +12,7 @@
 #include <limits>
 #include <vector>
 
+#include "daemon/api_tokens.hpp"
 #include "daemon/credentials.hpp"
 #include "domain/merchant_uid.hpp"
 #include "gateway/http_client.hpp"
@@ -199,6 +200,15 @@ std::chrono::seconds secs(std::int64_t v) {
 }
 
 constexpr std::int64_t day = 24 * 3600;
+
+// Whether an IP literal (as parse_metrics_listen leaves it) is a loopback address.
+bool is_loopback(const std::string& host) {
+    unsigned char buffer[16];
+    if (inet_pton(AF_INET, host.c_str(), buffer) == 1) return buffer[0] == 127;
+    static const unsigned char v6_loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return inet_pton(AF_INET6, host.c_str(), buffer) == 1 &&
+           std::equal(buffer, buffer + 16, v6_loopback);
+}
 constexpr std::int64_t max_timeout_ms = 10 * 60 * 1000;
 
 void read_portone(const table_reader& r, gateway::http_client_options& p) {
@@ -428,6 +438,52 @@ void read_events(const table_reader& r, events_config& e) {
     if (auto v = r.integer("notice_days_year", 0, 366)) e.notice_days.year = static_cast<int>(*v);
 }
 
+void read_api(const table_reader& r, api_config& a) {
+    if (auto v = r.string("listen")) a.listen = *v;
+    if (auto v = r.boolean("allow_plaintext")) a.allow_plaintext = *v;
+    if (auto v = r.string("tls_cert")) a.tls_cert = *v;
+    if (auto v = r.string("tls_key")) a.tls_key = *v;
+    for (auto [key, path] : {std::pair{"tls_cert", &a.tls_cert}, std::pair{"tls_key", &a.tls_key}})
+        if (!path->empty() && !std::ifstream(*path).good())
+            r.fail(key, fmt::format("cannot read '{}'", *path));
+    if (a.tls_cert.empty() != a.tls_key.empty())
+        r.fail(a.tls_cert.empty() ? "tls_key" : "tls_cert",
+               "tls_cert and tls_key go together (a certificate chain and its private key)");
+    if (auto v = r.integer("max_connections", 1, 10'000))
+        a.max_connections = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("max_body_bytes", 1024, std::int64_t{1} << 20))
+        a.max_body_bytes = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("request_timeout_ms", 100, max_timeout_ms))
+        a.request_timeout = std::chrono::milliseconds{*v};
+    if (auto v = r.integer("idle_timeout_ms", 100, max_timeout_ms))
+        a.idle_timeout = std::chrono::milliseconds{*v};
+    if (auto v = r.integer("max_batch", 1, 10'000)) a.max_batch = static_cast<std::size_t>(*v);
+    if (auto v = r.integer("write_share_percent", 1, 100))
+        a.write_share_percent = static_cast<int>(*v);
+    if (auto v = r.integer("idempotency_hours", 1, 24 * 30))
+        a.idempotency_ttl = std::chrono::hours{*v};
+    if (a.listen.empty()) return;
+    metrics_config where;
+    where.allow_non_loopback = true;  // the API's rule is TLS, below
+    // A unix socket: "unix:/run/billingd/api.sock" or just the absolute path.
+    const std::string listen = a.listen.front() == '/' ? "unix:" + a.listen : a.listen;
+    if (listen.rfind("unix:", 0) == 0 && (listen.size() == 5 || listen[5] != '/'))
+        r.fail("listen", "a unix socket needs an absolute path: /run/billingd/api.sock");
+    if (auto problem = parse_metrics_listen(listen, where)) r.fail("listen", *problem);
+    a.address = where.address;
+    a.port = where.port;
+    a.unix_path = where.unix_path;
+    a.loopback = !where.unix_path.empty() || is_loopback(where.address);
+    if (!a.loopback && a.tls_cert.empty() && !a.allow_plaintext)
+        r.fail("listen",
+               fmt::format("'{}' is not a loopback address: bearer tokens and customers' data "
+                           "would cross the network in clear text. Set tls_cert and tls_key, "
+                           "listen on 127.0.0.1 or a unix socket behind a TLS-terminating "
+                           "reverse proxy, or set allow_plaintext = true if TLS ends in front "
+                           "of billingd on a network you trust",
+                           a.listen));
+}
+
 config from_table(const toml::table& root, const std::string& source) {
     refuse_secrets(root, "", source);
     config c;
@@ -435,7 +491,7 @@ config from_table(const toml::table& root, const std::string& source) {
     const table_reader top(
         root, "", source,
         {"database", "portone", "billing", "retry", "guardrails", "breaker", "log", "metrics",
-         "events", "refunds"});
+         "events", "refunds", "api"});
     if (auto v = top.string("database")) {
         if (v->empty()) top.fail("database", "must not be empty");
         c.database = *v;
@@ -479,6 +535,10 @@ config from_table(const toml::table& root, const std::string& source) {
                                    "retry_horizon_seconds", "notice_days_day", "notice_days_week",
                                    "notice_days_month", "notice_days_year"}),
                 c.events);
+    read_api(section("api", {"listen", "tls_cert", "tls_key", "allow_plaintext", "max_connections",
+                             "max_body_bytes", "request_timeout_ms", "idle_timeout_ms", "max_batch",
+                             "write_share_percent", "idempotency_hours"}),
+             c.api);
 
     c.engine.max_in_flight = c.portone.max_in_flight;
     c.engine.in_progress_floor = trust_floor(c);
@@ -602,6 +662,8 @@ void load_credentials(config& c, const environment& env) {
         read_secret("PortOne API key (imp_key)", imp_key_credential, imp_key_env, env);
     c.portone.imp_secret =
         read_secret("PortOne API secret (imp_secret)", imp_secret_credential, imp_secret_env, env);
+    c.api.tokens.clear();
+    if (c.api.enabled()) c.api.tokens = load_api_tokens(env);
     c.events.webhook_keys.clear();
     if (c.events.webhook_url.empty()) return;
     const auto add_key = [&](std::string_view what, const std::string& secret) {

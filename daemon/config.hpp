@@ -11,6 +11,7 @@
 // Thread safety: pure apart from reading the file, the credentials and the environment.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -78,6 +79,48 @@ struct metrics_config {
 // Splits and checks a [metrics] listen value; an error message, or nullopt when valid.
 std::optional<std::string> parse_metrics_listen(std::string_view listen, metrics_config& out);
 
+// One bearer token of the API (api_tokens.hpp): its holder's name (the events' actor), whether
+// it may change anything, and the SHA-256 of the token (the token itself is not kept).
+struct api_token {
+    std::string name;
+    bool can_write = false;
+    std::array<unsigned char, 32> digest{};
+};
+
+// [api]: the HTTP API for the merchant's application (off unless `listen` is set).
+struct api_config {
+    // "127.0.0.1:8640", "[::1]:8640" or "unix:/run/billingd/api.sock"; empty: off.
+    std::string listen;
+    // TLS certificate chain and private key (PEM files), both or neither. An address that is
+    // not loopback needs them unless allow_plaintext (TLS ends at a proxy in front).
+    std::string tls_cert;
+    std::string tls_key;
+    bool allow_plaintext = false;
+    std::size_t max_connections = 64;
+    std::size_t max_body_bytes = 64 * 1024;
+    // Reading one request (headers and body) and writing its answer; a slower client is cut.
+    std::chrono::milliseconds request_timeout{10000};
+    // How long a keep-alive connection may wait for its next request.
+    std::chrono::milliseconds idle_timeout{30000};
+    // Writes committed together in one transaction (one fsync), at most.
+    std::size_t max_batch = 256;
+    // While a charging pass runs and writes queue up, the share of the event loop's time they
+    // may take: after a group commit of d the next waits d * (100 - share) / share, so
+    // charging keeps the rest.
+    int write_share_percent = 25;
+    // How long an Idempotency-Key is remembered.
+    std::chrono::hours idempotency_ttl{24};
+    // Parsed from `listen`.
+    std::string address;
+    unsigned short port = 0;
+    std::string unix_path;
+    bool loopback = true;
+    // From the credentials (load_credentials), when `listen` is set.
+    std::vector<api_token> tokens;
+
+    bool enabled() const { return !listen.empty(); }
+};
+
 struct config {
     std::string source;  // the file it was read from
     std::string database = "/var/lib/billingd/billingd.db";
@@ -94,6 +137,7 @@ struct config {
     // operator_views migration); defaults to time_zone.
     std::string reporting_time_zone;
     metrics_config metrics;
+    api_config api;
 };
 
 // Looks up an environment variable; std::nullopt when unset. Tests inject their own.
@@ -106,7 +150,8 @@ config parse_config_file(const std::string& path);
 config parse_config_text(std::string_view text, const std::string& source);
 
 // Fills config.portone.imp_key/imp_secret from the credentials directory or the environment,
-// and, when a webhook is configured, the signing secrets (a malformed one is a config_error).
+// when a webhook is configured the signing secrets (a malformed one is a config_error), and
+// when the API is on its bearer tokens (api_tokens.hpp).
 void load_credentials(config& c, const environment& env);
 
 // How long after a charge request was written ahead it may still be in progress at PortOne

@@ -4,9 +4,10 @@
 //
 // The sleep ends early when another process commits to the database (PRAGMA data_version,
 // checked once a second), so a subscription inserted with sqlite3 or billingctl is charged
-// within seconds. SIGTERM/SIGINT stop new requests; the current pass finishes (bounded by
-// shutdown_grace_for: connect + charge timeout) and the process exits 0. Rows cut off by the bound
-// stay `sending` and are reconciled by recover() at the next start.
+// within seconds, and at once when the API (on billingd's own connection) created work.
+// SIGTERM/SIGINT stop new requests; the current pass finishes (bounded by shutdown_grace_for:
+// connect + charge timeout) and the process exits 0. Rows cut off by the bound stay `sending` and
+// are reconciled by recover() at the next start.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -24,6 +25,7 @@
 #include <memory>
 
 #include "calendar/calendar.hpp"
+#include "daemon/api_server.hpp"
 #include "daemon/lock_file.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/notify.hpp"
@@ -75,6 +77,18 @@ class runner {
 
     // Called after every completed pass (metrics, revenue roll-up).
     void after_pass(std::function<void()> f) { after_pass_ = std::move(f); }
+    // Called once when a signal stops the daemon (the API stops accepting).
+    void on_stop(std::function<void()> f) { on_stop_ = std::move(f); }
+
+    // True while a pass runs (the API's writes then leave charging its share of the loop).
+    bool in_pass() const { return in_pass_; }
+
+    // Ends the current sleep (or the next one) now: billingd's own connection wrote something
+    // that may be due (the API), which PRAGMA data_version does not show.
+    void wake() {
+        woken_ = true;
+        sleep_timer_.cancel();
+    }
 
     // Runs until a signal stops it. Returns the exit code.
     int run() {
@@ -122,12 +136,15 @@ class runner {
             notify::status("charging");
             bool failed = false;
             try {
+                in_pass_ = true;
                 const scheduler::pass_summary summary = co_await engine_.run_pass();
+                in_pass_ = false;
                 log_pass(summary);
                 outbox_.after_pass();
                 if (after_pass_) after_pass_();
                 failures = 0;
             } catch (const std::exception& e) {
+                in_pass_ = false;
                 // Infrastructure failure (disk, corrupt database): log once, back off, and give
                 // up after several in a row so systemd can restart us.
                 spdlog::error("pass failed error={}", e.what());
@@ -177,16 +194,22 @@ class runner {
         return delay;
     }
 
-    // Sleeps `duration`, ending early on a stop or a commit by another connection.
+    // Sleeps `duration`, ending early on a stop, a commit by another connection or wake().
     asio::awaitable<void> sleep(steady::duration duration, std::int64_t seen_version) {
         const auto deadline = steady::now() + duration;
         while (!stopping_) {
+            if (woken_) {
+                woken_ = false;
+                spdlog::debug("woken by a change of billingd's own (API)");
+                co_return;
+            }
             const auto left = deadline - steady::now();
             if (left <= steady::duration::zero()) co_return;
             sleep_timer_.expires_after(std::min<steady::duration>(left, data_version_poll));
             boost::system::error_code ec;
             co_await sleep_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             if (stopping_) co_return;
+            if (woken_) continue;
             if (store_.db().data_version() != seen_version) {
                 spdlog::debug("database changed by another connection: waking up");
                 co_return;
@@ -205,6 +228,7 @@ class runner {
             spdlog::info("signal={} stopping: no new requests, finishing the current pass", signo);
             notify::stopping("stopping: finishing the requests on the wire");
             stopping_ = true;
+            if (on_stop_) on_stop_();
             engine_.stop();
             outbox_.stop();
             sleep_timer_.cancel();
@@ -245,6 +269,7 @@ class runner {
 
     std::chrono::seconds shutdown_grace_;
     std::function<void()> after_pass_;
+    std::function<void()> on_stop_;
     asio::io_context& io_;
     storage::store& store_;
     scheduler::engine& engine_;
@@ -256,6 +281,8 @@ class runner {
     asio::steady_timer watchdog_timer_;
     asio::steady_timer grace_timer_;
     bool stopping_ = false;
+    bool woken_ = false;
+    bool in_pass_ = false;
     bool forced_ = false;
     int exit_code_ = exit_code::ok;
 };
@@ -294,6 +321,13 @@ int run_daemon(const config& cfg) {
     outbox_service outbox(io, *store, clock, cfg);
     runner r(io, *store, engine, outbox, clock, shutdown_grace_for(cfg));
     r.after_pass([&] { obs.pass_completed(*store, clock.now().time_since_epoch().count()); });
+    std::unique_ptr<api_server> api;
+    if (cfg.api.enabled()) {
+        api = std::make_unique<api_server>(
+            io, *store, *gateway, cfg, clock, [&r] { r.wake(); }, [&r] { return r.in_pass(); });
+        spdlog::info("api listening on {} tokens={}", api->endpoint(), cfg.api.tokens.size());
+        r.on_stop([&api] { api->stop(); });
+    }
     return r.run();
 }
 

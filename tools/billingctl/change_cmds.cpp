@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "domain/merchant_uid.hpp"
 #include "operations/changes.hpp"
+#include "operations/charges.hpp"
 #include "operations/refunds.hpp"
 #include "operations/rekey.hpp"
 #include "output.hpp"
@@ -52,41 +53,12 @@ std::int64_t amount_limit(context& ctx) {
     return 100'000'000;
 }
 
-nlohmann::json price_json(const storage::price_entry& e) {
-    return {{"from_period", e.from_period},
-            {"amount", e.amount},
-            {"order_name", e.order_name},
-            {"created_by", e.created_by},
-            {"created_at", e.created_at},
-            {"applied_at", e.applied_at ? nlohmann::json(*e.applied_at) : nlohmann::json()}};
-}
-
-nlohmann::json refund_json(const storage::refund_record& r) {
-    auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
-    return {{"id", r.id},
-            {"charge_id", r.charge_id},
-            {"subscription_id", r.subscription_id},
-            {"source", r.source},
-            {"state", r.state},
-            {"amount", r.amount},
-            {"checksum", r.checksum},
-            {"reason", r.reason},
-            {"requested_by", r.requested_by},
-            {"requested_at", r.requested_at},
-            {"attempt_count", r.attempt_count},
-            {"lookup_count", r.lookup_count},
-            {"refunded_at", opt(r.refunded_at)},
-            {"cancellation_id", opt(r.cancellation_id)},
-            {"receipt_url", opt(r.receipt_url)},
-            {"fail_reason", opt(r.fail_reason)}};
-}
-
 void print_prices(context& ctx, const storage::subscription_record& s) {
     const auto entries = operations::price_schedule(ctx.store(), s.id);
     if (ctx.json()) {
         nlohmann::json out = {{"subscription", to_json(s)},
                               {"price_schedule", nlohmann::json::array()}};
-        for (const auto& e : entries) out["price_schedule"].push_back(price_json(e));
+        for (const auto& e : entries) out["price_schedule"].push_back(to_json(e));
         print_json(out);
         return;
     }
@@ -150,33 +122,6 @@ void run_prices(context& ctx, const change_options& o) {
     }
 }
 
-// The lookup billingctl made, in the charge's journal (whatever the rekey's outcome).
-void journal_rekey_lookup(context& ctx, const storage::charge_record& c,
-                          const gateway::exchange& j) {
-    auto tx = ctx.store().begin();
-    storage::attempt_record q;
-    q.at = ctx.now();
-    q.charge_id = c.id;
-    q.kind = "lookup";
-    q.phase = "request";
-    q.merchant_uid = c.merchant_uid;
-    q.request_summary = j.request_summary + " (billingctl charge rekey)";
-    q.request_written = j.request_written ? 1 : 0;
-    auto a = q;
-    a.request_id = ctx.store().append_attempt(q);
-    a.phase = "answer";
-    a.request_summary.reset();
-    if (j.http_status) a.http_status = j.http_status;
-    a.portone_code = j.code;
-    a.message = j.message;
-    a.outcome = std::string{gateway::to_string(j.result)};
-    if (!j.imp_uid.empty()) a.imp_uid = j.imp_uid;
-    a.latency_ms = j.latency.count();
-    if (!j.raw.empty()) a.raw_answer = j.raw.substr(0, gateway::max_journaled_body);
-    ctx.store().append_attempt(a);
-    tx.commit();
-}
-
 void run_rekey(context& ctx, const change_options& o) {
     const auto cfg = ctx.portone_config();
     const auto floor = daemon::trust_floor(cfg).count();
@@ -185,7 +130,9 @@ void run_rekey(context& ctx, const change_options& o) {
         evidence.charge =
             operations::rekey_precheck(ctx.store(), o.id, o.customer_uid, ctx.now(), floor);
         const auto r = ask_payments(cfg.portone, evidence.charge.merchant_uid);
-        journal_rekey_lookup(ctx, evidence.charge, r.journal);
+        // In the charge's journal, whatever the rekey's outcome.
+        operations::record_lookup(ctx.store(), caller_of(ctx), evidence.charge, r.journal,
+                                  "billingctl charge rekey");
         switch (r.verdict) {
             case gateway::outcome::not_found:
                 evidence.lookup = "no record at PortOne";
@@ -234,7 +181,7 @@ void print_refunds(context& ctx, std::int64_t charge_id) {
         nlohmann::json out = {{"charge", to_json(c)},
                               {"refunds", nlohmann::json::array()},
                               {"rekeys", nlohmann::json::array()}};
-        for (const auto& r : refunds) out["refunds"].push_back(refund_json(r));
+        for (const auto& r : refunds) out["refunds"].push_back(to_json(r));
         for (const auto& k : rekeys)
             out["rekeys"].push_back({{"old_merchant_uid", k.old_merchant_uid},
                                      {"old_customer_uid", k.old_customer_uid},
@@ -273,7 +220,7 @@ void run_refund(context& ctx, const change_options& o) {
             if (current.state == "refunded" || current.state == "refused") break;
             std::this_thread::sleep_for(std::chrono::milliseconds{100});
         }
-        if (ctx.json()) return print_json({{"refund", refund_json(current)}});
+        if (ctx.json()) return print_json({{"refund", to_json(current)}});
         if (current.state == "refunded")
             fmt::print("refund {} of charge {}: {} refunded\n", r.id, o.id,
                        format_amount(r.amount, "KRW"));

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "operations/queries.hpp"
 #include "storage/migrations.hpp"
 
 namespace billingd::ctl {
@@ -241,33 +242,24 @@ void context::open_read_only(const std::string& path) {
     }
 }
 
+operations::caller context::caller() const {
+    return operations::caller{options_.actor, now()};
+}
+
 void context::event(std::optional<std::int64_t> subscription_id,
                     std::optional<std::int64_t> charge_id, std::string kind,
                     std::optional<std::string> from, std::optional<std::string> to,
                     std::string detail, std::optional<std::string> data) {
-    storage::event_record e;
-    e.at = now();
-    e.subscription_id = subscription_id;
-    e.charge_id = charge_id;
-    e.kind = std::move(kind);
-    e.from_state = std::move(from);
-    e.to_state = std::move(to);
-    e.detail = std::move(detail);
-    e.actor = options_.actor;
-    e.data = std::move(data);
-    store().append_event(e);
+    operations::record_event(store(), caller(), subscription_id, charge_id, std::move(kind),
+                             std::move(from), std::move(to), std::move(detail), std::move(data));
 }
 
 storage::subscription_record context::subscription(std::int64_t id) {
-    auto s = store().find_subscription(id);
-    if (!s) throw failure(exit_code::data, fmt::format("no subscription with id {}", id));
-    return *s;
+    return operations::subscription(store(), id);
 }
 
 storage::charge_record context::charge(std::int64_t id) {
-    auto c = store().find_charge(id);
-    if (!c) throw failure(exit_code::data, fmt::format("no charge with id {}", id));
-    return *c;
+    return operations::charge(store(), id);
 }
 
 }  // namespace billingd::ctl

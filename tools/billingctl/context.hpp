@@ -1,7 +1,9 @@
 // billingctl internals: exit codes, the error type commands throw, and the context every
 // command runs in (options, configuration, the store, the clock, event rows).
 //
-// Commands throw `failure` with the exit code to use; main() prints the message once.
+// Commands throw `failure` with the exit code to use, or let an operations::error through
+// (main() maps its kind: not_found, invalid, conflict 65; unavailable 69); main() prints the
+// message once.
 // The store is opened lazily, so commands that fail validation never touch the database.
 // How it is opened depends on what the command does with it (db_access): a database this user
 // may not write (a read-only file, a file in a read-only directory, a read-only copy) is
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "daemon/config.hpp"
+#include "operations/operation.hpp"
 #include "storage/store.hpp"
 
 namespace billingd::ctl {
@@ -94,13 +97,15 @@ class context {
     // file is a configuration error (exit 78) unless the access is `create`.
     storage::store& store();
 
-    // Appends an event row written by this operator (call inside a write transaction).
-    // `data`: the JSON object the outbox delivers to the merchant's application.
+    // This operator, now: who the operations' event rows name (--actor).
+    operations::caller caller() const;
+    // Appends an event row written by this operator (call inside a write transaction), through
+    // operations::record_event. `data`: the JSON object the outbox delivers.
     void event(std::optional<std::int64_t> subscription_id, std::optional<std::int64_t> charge_id,
                std::string kind, std::optional<std::string> from, std::optional<std::string> to,
                std::string detail, std::optional<std::string> data = std::nullopt);
 
-    // The row or failure(data, "no subscription N").
+    // The row, or operations::error not_found ("no subscription with id N", exit 65).
     storage::subscription_record subscription(std::int64_t id);
     storage::charge_record charge(std::int64_t id);
 

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "operations/customers.hpp"
 #include "output.hpp"
 #include "portone.hpp"
 
@@ -12,57 +13,46 @@ struct verify_options {
     std::string customer_uid;
 };
 
+void print_key(context& ctx, const operations::billing_key& k, bool exists) {
+    const auto or_null = [exists](const std::string& v) {
+        return exists ? nlohmann::json(v) : nlohmann::json(nullptr);
+    };
+    if (ctx.json()) {
+        print_json({{"customer_uid", k.customer_uid},
+                    {"exists", exists},
+                    {"card_name", or_null(k.card_name)},
+                    {"card_number", or_null(k.card_number)},
+                    {"pg_provider", or_null(k.pg_provider)}});
+    } else if (csv_output_enabled()) {
+        print_csv_row({"customer_uid", "exists", "card_name", "card_number", "pg_provider"});
+        print_csv_row(
+            {k.customer_uid, exists ? "true" : "false", k.card_name, k.card_number, k.pg_provider});
+    } else if (exists) {
+        fmt::print("customer_uid  {}\ncard          {}\nnumber        {}\npg            {}\n",
+                   k.customer_uid, k.card_name.empty() ? "-" : k.card_name,
+                   k.card_number.empty() ? "-" : k.card_number,
+                   k.pg_provider.empty() ? "-" : k.pg_provider);
+    }
+}
+
 void run_verify(context& ctx, const verify_options& o) {
     // It goes into PortOne's URL path: refused before anything is sent.
-    check_text("CUSTOMER_UID", o.customer_uid, 1, 80, true);
+    operations::check_customer_uid(operations::naming::options, o.customer_uid);
     const auto cfg = ctx.portone_config();
     const auto r = ask_customer(cfg.portone, o.customer_uid);
     const auto& j = r.journal;
-    if (r.exists) {
-        if (ctx.json()) {
-            print_json({{"customer_uid", o.customer_uid},
-                        {"exists", true},
-                        {"card_name", r.card_name},
-                        {"card_number", r.card_number},
-                        {"pg_provider", r.pg_provider}});
-        } else if (csv_output_enabled()) {
-            print_csv_row({"customer_uid", "exists", "card_name", "card_number", "pg_provider"});
-            print_csv_row({o.customer_uid, "true", r.card_name, r.card_number, r.pg_provider});
-        } else {
-            fmt::print("customer_uid  {}\ncard          {}\nnumber        {}\npg            {}\n",
-                       o.customer_uid, r.card_name.empty() ? "-" : r.card_name,
-                       r.card_number.empty() ? "-" : r.card_number,
-                       r.pg_provider.empty() ? "-" : r.pg_provider);
-        }
-        return;
-    }
-    switch (j.result) {
-        case gateway::outcome::not_found:
-        case gateway::outcome::invalid_billing_key:
-            if (ctx.json())
-                print_json({{"customer_uid", o.customer_uid},
-                            {"exists", false},
-                            {"card_name", nullptr},
-                            {"card_number", nullptr},
-                            {"pg_provider", nullptr}});
-            if (csv_output_enabled()) {
-                print_csv_row(
-                    {"customer_uid", "exists", "card_name", "card_number", "pg_provider"});
-                print_csv_row({o.customer_uid, "false", "", "", ""});
-            }
-            throw failure(exit_code::data,
-                          fmt::format("PortOne has no billing key for customer_uid '{}' ({})",
-                                      o.customer_uid, j.message.empty() ? "not found" : j.message));
-        case gateway::outcome::config_error:
-            throw failure(exit_code::config,
-                          fmt::format("PortOne refused billingctl's credentials or request "
-                                      "(HTTP {}): {}",
-                                      j.http_status, j.message));
-        default:
-            throw failure(
-                exit_code::unavailable,
-                fmt::format("PortOne cannot be reached or gave no clear answer (HTTP {}, {}): {}",
-                            j.http_status, gateway::to_string(j.result), j.message));
+    if (!r.exists && j.result == gateway::outcome::config_error)
+        throw failure(exit_code::config,
+                      fmt::format("PortOne refused billingctl's credentials or request "
+                                  "(HTTP {}): {}",
+                                  j.http_status, j.message));
+    try {
+        print_key(ctx, operations::billing_key_of(o.customer_uid, r), true);
+    } catch (const operations::error& e) {
+        // Scripts get the row with exists=false too; the exit code says it (65).
+        if (e.type() == "billing-key-not-found")
+            print_key(ctx, {o.customer_uid, "", "", ""}, false);
+        throw;
     }
 }
 

@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "operations/deliveries.hpp"
 #include "outbox/outbox_store.hpp"
-#include "outbox/payload.hpp"
 #include "output.hpp"
 
 namespace billingd::ctl {
@@ -78,29 +78,8 @@ void run_dead(context& ctx, const delivery_options& o) {
 }
 
 void run_redeliver(context& ctx, const delivery_options& o) {
-    outbox::outbox_store store(ctx.store().db());
-    auto tx = ctx.store().begin();
-    if (store.channels().empty())
-        throw failure(exit_code::data,
-                      "no delivery channel has been configured ([events] webhook_url or exec)");
-    int rows = 0;
-    if (o.all_dead) {
-        rows = store.redeliver_all_dead(ctx.now());
-    } else {
-        const auto e = store.event(o.id);
-        if (!e) throw failure(exit_code::data, fmt::format("no event with id {}", o.id));
-        if (!outbox::merchant_type(*e))
-            throw failure(exit_code::data,
-                          fmt::format("event {} ({}) is internal to billingd and is not delivered",
-                                      o.id, e->kind));
-        rows = store.redeliver(o.id, ctx.now());
-        if (rows == 0)
-            throw failure(exit_code::data,
-                          fmt::format("event {} has not been sent yet on any channel: it is "
-                                      "delivered anyway",
-                                      o.id));
-    }
-    tx.commit();
+    const int rows = o.all_dead ? operations::redeliver_dead(ctx.store(), ctx.caller())
+                                : operations::redeliver_event(ctx.store(), ctx.caller(), o.id);
     if (ctx.json()) return print_json({{"redelivered", rows}});
     fmt::print("{} deliver{} pending again; billingd sends {} within seconds\n", rows,
                rows == 1 ? "y is" : "ies are", rows == 1 ? "it" : "them");

@@ -7,36 +7,12 @@
 #include <system_error>
 
 #include "context.hpp"
-#include "domain/text.hpp"
 
 namespace billingd::ctl {
 namespace {
 
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
-}
-
-// Length of the UTF-8 sequence starting at text[i] when it is valid, else 0.
-std::size_t sequence_length(std::string_view text, std::size_t i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const std::size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
-    if (i + n > text.size() || !domain::is_valid_utf8(text.substr(i, n))) return 0;
-    return n;
-}
-
-// C0 controls and DEL, and the C1 controls U+0080..U+009F (0xC2 0x80..0x9F in UTF-8).
-bool is_control(std::string_view character) {
-    const auto c = static_cast<unsigned char>(character[0]);
-    if (c < 0x20 || c == 0x7F) return true;
-    return character.size() == 2 && c == 0xC2 && static_cast<unsigned char>(character[1]) < 0xA0;
-}
-
-// ASCII space, no-break space (U+00A0) and ideographic space (U+3000).
-bool starts_with_space(std::string_view s) {
-    return s.starts_with(" ") || s.starts_with("\xC2\xA0") || s.starts_with("\xE3\x80\x80");
-}
-bool ends_with_space(std::string_view s) {
-    return s.ends_with(" ") || s.ends_with("\xC2\xA0") || s.ends_with("\xE3\x80\x80");
 }
 
 integer_reading malformed(std::string error) {
@@ -92,46 +68,6 @@ CLI::Option* add_integer(CLI::App* app, const std::string& name, std::int64_t& t
         },
         description);
     return option->type_name("INT");
-}
-
-void check_text(std::string_view option, std::string_view value, std::size_t min, std::size_t max,
-                bool trimmed) {
-    for (std::size_t i = 0; i < value.size();) {
-        const auto n = sequence_length(value, i);
-        if (n == 0)
-            throw failure(exit_code::data, fmt::format("{}: {} is not valid UTF-8 (byte {} of it)",
-                                                       option, shown(value), i + 1));
-        if (is_control(value.substr(i, n)))
-            throw failure(exit_code::data,
-                          fmt::format("{}: {} holds a control character (CR, LF, TAB, ESC and "
-                                      "the like are not allowed)",
-                                      option, shown(value)));
-        i += n;
-    }
-    if (trimmed && (starts_with_space(value) || ends_with_space(value)))
-        throw failure(exit_code::data, fmt::format("{}: {} has white space at its start or end",
-                                                   option, shown(value)));
-    const auto n = domain::utf8_length(value);
-    if (n < min || n > max)
-        throw failure(exit_code::data,
-                      fmt::format("{}: must be {} to {} characters, got {}", option, min, max, n));
-}
-
-std::string shown(std::string_view value) {
-    std::string out{"'"};
-    for (std::size_t i = 0; i < value.size();) {
-        const auto n = sequence_length(value, i);
-        if (n == 0 || is_control(value.substr(i, n))) {
-            const std::size_t bytes = n == 0 ? 1 : n;
-            for (std::size_t k = 0; k < bytes; ++k)
-                out += fmt::format("\\x{:02X}", static_cast<unsigned char>(value[i + k]));
-            i += bytes;
-            continue;
-        }
-        out.append(value.substr(i, n));
-        i += n;
-    }
-    return out + "'";
 }
 
 }  // namespace billingd::ctl

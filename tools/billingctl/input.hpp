@@ -9,7 +9,7 @@
 // nothing after it. Exit codes follow `billingctl --help`: text that is not such a number is
 // a bad command line (CLI::ValidationError, 64); a number outside the option's range is an
 // invalid value (failure, 65), refused while the command line is parsed, before any command
-// touches the database.
+// touches the database. The ranges are the operations' (operations/subscriptions.hpp ...).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -18,6 +18,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "operations/input.hpp"
 
 namespace billingd::ctl {
 
@@ -41,15 +43,14 @@ integer_reading read_integer(std::string_view text, std::int64_t min, std::int64
 CLI::Option* add_integer(CLI::App* app, const std::string& name, std::int64_t& target,
                          std::int64_t min, std::int64_t max, const std::string& description);
 
-// Text typed by an operator that reaches the database, an event row, a terminal or PortOne.
-// Throws failure(exit_code::data) naming `option` unless `value` is valid UTF-8 of min..max
-// characters without control characters (C0 including CR, LF and TAB; DEL; C1). `trimmed`
-// also refuses white space at either end (identifiers such as a customer_uid).
-void check_text(std::string_view option, std::string_view value, std::size_t min, std::size_t max,
-                bool trimmed = false);
-
-// `value` quoted for an error message: control characters and bytes that are not UTF-8 are
-// shown as \xNN, so a hostile value cannot move the terminal's cursor or hide itself.
-std::string shown(std::string_view value);
+// Text typed by an operator that reaches the database, an event row, a terminal or PortOne:
+// operations::check_labelled_text naming `option` (valid UTF-8 of min..max characters without
+// control characters; `trimmed`: no white space at either end). Throws operations::error
+// (invalid, exit 65). Values an operation takes are checked by the operation itself.
+inline void check_text(std::string_view option, std::string_view value, std::size_t min,
+                       std::size_t max, bool trimmed = false) {
+    operations::check_labelled_text(option, value, min, max, trimmed);
+}
+using operations::shown;
 
 }  // namespace billingd::ctl

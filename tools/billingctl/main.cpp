@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "daemon/version.hpp"
 #include "input.hpp"
+#include "operations/operation.hpp"
 #include "output.hpp"
 
 namespace {
@@ -53,6 +54,20 @@ constexpr const char* footer =
     "  billingctl --json parked\n"
     "  billingctl --csv subscription list --limit 500 --after 1000 > page.csv\n"
     "Run `billingctl COMMAND --help` (e.g. `billingctl subscription add --help`) for details.";
+
+// What an operation's refusal exits with (`billingctl --help`).
+int exit_code_of(const billingd::operations::error& e) {
+    using billingd::operations::error_kind;
+    switch (e.kind()) {
+        case error_kind::not_found:
+        case error_kind::invalid:
+        case error_kind::conflict:
+            return exit_code::data;
+        case error_kind::unavailable:
+            return exit_code::unavailable;
+    }
+    return exit_code::software;
+}
 
 int run(int argc, char** argv) {
     CLI::App app{description, "billingctl"};
@@ -102,6 +117,9 @@ int run(int argc, char** argv) {
     } catch (const failure& e) {
         fmt::print(stderr, "billingctl: {}\n", e.what());
         return e.code();
+    } catch (const billingd::operations::error& e) {
+        fmt::print(stderr, "billingctl: {}\n", e.what());
+        return exit_code_of(e);
     } catch (const billingd::daemon::config_error& e) {
         fmt::print(stderr, "billingctl: configuration error: {}\n", e.what());
         return exit_code::config;

@@ -1,7 +1,7 @@
 // billingctl output: aligned text tables for people, JSON for scripts.
 //
-// JSON keys are the column names of schema/0001_initial.sql; instants are UNIX seconds (UTC)
-// and absent values are null, so scripts can rely on every key being present. Tables show
+// JSON is the rows' representation of operations/json.hpp (the API's too): keys are the
+// column names, instants UNIX seconds (UTC), absent values null. Tables show
 // amounts with their currency and instants in the subscription's local time zone.
 #pragma once
 
@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "operations/format.hpp"
+#include "operations/json.hpp"
 #include "storage/records.hpp"
 
 namespace billingd::ctl {
@@ -46,24 +48,14 @@ void print_csv_row(const std::vector<std::string>& cells);
 // value that continues the list (stdout stays a clean table, CSV or JSON).
 void note_cut(std::int64_t limit, std::int64_t last_id, std::string_view what);
 
-// "9,900 KRW", "12.50 USD" (amounts are in the currency's minor unit).
-std::string format_amount(std::int64_t amount, std::string_view currency);
-// "2024-01-31 10:00 KST" in `time_zone` (UTC when the zone is unknown); "-" when absent.
-std::string format_local(std::optional<std::int64_t> t, std::string_view time_zone);
+// "9,900 KRW", "2024-01-31 10:00 KST": shared with the operations' messages.
+using operations::format_amount;
+using operations::format_local;
 std::string or_dash(const std::optional<std::string>& s);
 std::string or_dash(const std::optional<std::int64_t>& v);
 
-nlohmann::json to_json(const storage::subscription_record& s);
-nlohmann::json to_json(const storage::charge_record& c);
-nlohmann::json to_json(const storage::attempt_record& a);
-nlohmann::json to_json(const storage::event_record& e);
-
-template <typename Record>
-nlohmann::json to_json(const std::vector<Record>& rows) {
-    auto out = nlohmann::json::array();
-    for (const auto& r : rows) out.push_back(to_json(r));
-    return out;
-}
+// The rows' JSON, the same as the HTTP API's (operations/json.hpp).
+using operations::to_json;
 
 void print_json(const nlohmann::json& j);
 

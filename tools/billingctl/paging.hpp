@@ -10,16 +10,16 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "operations/queries.hpp"
 
 namespace billingd::ctl {
 
 inline constexpr std::int64_t max_page = 1'000'000;
 inline constexpr std::int64_t default_page = 1000;
 
-struct page {
-    std::int64_t limit = default_page;
-    std::int64_t after = 0;
-};
+// The operations' page (limit 1000 unless --limit says otherwise).
+using page = operations::page;
+static_assert(page{}.limit == default_page);
 
 // Adds --limit and --after to `sub`, bound to `p`.
 void add_paging(CLI::App* sub, page& p, const std::string& what);
@@ -41,11 +41,7 @@ std::vector<Row> slice(const std::vector<Row>& all, const page& p,
     return out;
 }
 
-// Ids from `sql` whose parameters ?1.. are bound by `bind`, and whose last two parameters are
-// the --after id and the limit + 1 (to tell whether more follow).
-std::vector<std::int64_t> page_of_ids(storage::connection& db, const std::string& sql,
-                                      const std::function<void(storage::statement&)>& bind,
-                                      int after_index, const page& p,
-                                      std::optional<std::int64_t>& cut);
+// Ids of one page of a query (operations/queries.hpp).
+using operations::page_of_ids;
 
 }  // namespace billingd::ctl

@@ -1,19 +1,16 @@
-// `billingctl subscription list|show|pause|resume|cancel`. Every change runs in one
-// BEGIN IMMEDIATE transaction that re-reads the row first, so billingd running at the same
-// time never sees half of an operator's change, and each change writes an event row.
+// `billingctl subscription list|show|pause|resume|cancel`: parse, call the operation
+// (operations/subscriptions.hpp, queries.hpp), print. Each change is one transaction that
+// re-reads the row, so billingd running at the same time never sees half of it.
 #include <fmt/format.h>
 
-#include "calendar/calendar.hpp"
 #include "commands.hpp"
+#include "operations/queries.hpp"
+#include "operations/subscriptions.hpp"
 #include "output.hpp"
 #include "paging.hpp"
-#include "scheduler/engine.hpp"
 
 namespace billingd::ctl {
 namespace {
-
-using domain::charge_state;
-using domain::subscription_status;
 
 struct id_options {
     std::int64_t id = 0;
@@ -41,26 +38,14 @@ void print_subscriptions(const std::vector<storage::subscription_record>& rows) 
 }
 
 void run_list(context& ctx, const id_options& o) {
-    std::optional<std::string> status;
-    if (!o.status.empty()) {
-        if (!domain::parse_subscription_status(o.status))
-            throw failure(exit_code::data,
-                          fmt::format("--status: {} is not one of trialing, active, past_due, "
-                                      "unpaid, paused, canceled, ended",
-                                      shown(o.status)));
-        status = o.status;
-    }
-    std::optional<std::int64_t> cut;
-    std::vector<storage::subscription_record> rows;
-    for (auto id : page_of_ids(
-             ctx.store().db(),
-             "SELECT id FROM subscriptions WHERE (?1 IS NULL OR status = ?1) AND id > ?2 "
-             "ORDER BY id LIMIT ?3",
-             [&status](storage::statement& st) { st.bind(1, status); }, 2, o.paging, cut))
-        if (auto s = ctx.store().find_subscription(id)) rows.push_back(*s);
-    if (cut) note_cut(o.paging.limit, *cut, "subscriptions");
-    if (ctx.json()) return print_json(to_json(rows));
-    print_subscriptions(rows);
+    operations::subscription_filter filter;
+    if (!o.status.empty()) filter.status = o.status;
+    operations::check(filter, operations::naming::options);  // before the database is opened
+    const auto page =
+        operations::list_subscriptions(ctx.store(), filter, o.paging, operations::naming::options);
+    if (page.next_after) note_cut(o.paging.limit, *page.next_after, "subscriptions");
+    if (ctx.json()) return print_json(to_json(page.rows));
+    print_subscriptions(page.rows);
 }
 
 void run_show(context& ctx, const id_options& o) {
@@ -116,166 +101,37 @@ void run_show(context& ctx, const id_options& o) {
     e.print();
 }
 
-void change_status(context& ctx, const storage::subscription_record& s, subscription_status to,
-                   const std::string& detail) {
-    ctx.store().set_status(s.id, to, ctx.now());
-    ctx.event(s.id, std::nullopt, "subscription.status", std::string{domain::to_string(s.status)},
-              std::string{domain::to_string(to)}, detail,
-              nlohmann::json{{"customer_uid", s.customer_uid}, {"reason", detail}}.dump());
-}
-
-// Cancels the charges of `s` that could still be sent (scheduled, retry_wait, declined) and
-// returns notes about the ones left alone (in doubt: billingd reconciles them; parked).
-std::vector<std::string> cancel_open_charges(context& ctx, const storage::subscription_record& s,
-                                             const std::string& why) {
-    std::vector<std::string> notes;
-    for (auto c : ctx.store().charges_of_subscription(s.id)) {
-        if (domain::is_in_doubt(c.state)) {
-            notes.push_back(fmt::format(
-                "charge {} ({}) is {}: the money may have moved; billingd will still reconcile "
-                "it with PortOne",
-                c.id, c.merchant_uid, domain::to_string(c.state)));
-            continue;
-        }
-        if (c.state == charge_state::parked) {
-            notes.push_back(
-                fmt::format("charge {} ({}) is parked: resolve it with `billingctl "
-                            "charge resolve {}`",
-                            c.id, c.merchant_uid, c.id));
-            continue;
-        }
-        if (c.state != charge_state::scheduled && c.state != charge_state::retry_wait &&
-            c.state != charge_state::declined)
-            continue;
-        if (!domain::charge_transition_allowed(c.state, charge_state::canceled)) continue;
-        const std::string from{domain::to_string(c.state)};
-        c.state = charge_state::canceled;
-        c.next_action_at.reset();
-        c.fail_reason = why;
-        c.updated_at = ctx.now();
-        ctx.store().update_charge(c);
-        ctx.event(s.id, c.id, "charge.canceled", from, "canceled", why,
-                  nlohmann::json{{"merchant_uid", c.merchant_uid},
-                                 {"customer_uid", c.customer_uid},
-                                 {"amount", c.amount},
-                                 {"currency", c.currency},
-                                 {"period_index", c.period_index},
-                                 {"reason", why}}
-                      .dump());
-        notes.push_back(
-            fmt::format("charge {} ({}) canceled (was {})", c.id, c.merchant_uid, from));
-    }
-    return notes;
-}
-
-void report(context& ctx, std::int64_t id, const std::string& what,
-            const std::vector<std::string>& notes) {
+void report(context& ctx, const operations::status_change& r, const std::string& what) {
     if (ctx.json()) {
-        print_json(
-            {{"subscription", to_json(*ctx.store().find_subscription(id))}, {"notes", notes}});
+        print_json({{"subscription", to_json(r.subscription)}, {"notes", r.notes}});
         return;
     }
-    fmt::print("subscription {}: {}\n", id, what);
-    for (const auto& n : notes) fmt::print("  {}\n", n);
+    fmt::print("subscription {}: {}\n", r.subscription.id, what);
+    for (const auto& n : r.notes) fmt::print("  {}\n", n);
 }
 
 void run_pause(context& ctx, const id_options& o) {
-    auto tx = ctx.store().begin();
-    const auto s = ctx.subscription(o.id);
-    if (!domain::subscription_transition_allowed(s.status, subscription_status::paused))
-        throw failure(exit_code::data,
-                      fmt::format("subscription {} is {}: only trialing, active or past_due "
-                                  "subscriptions can be paused",
-                                  s.id, domain::to_string(s.status)));
-    change_status(ctx, s, subscription_status::paused, "paused by operator");
-    const auto notes = cancel_open_charges(ctx, s, "subscription paused");
-    tx.commit();
-    report(ctx, s.id, "paused; nothing is charged until `billingctl subscription resume`", notes);
+    const auto r = operations::pause(ctx.store(), ctx.caller(), o.id);
+    report(ctx, r, "paused; nothing is charged until `billingctl subscription resume`");
 }
 
 void run_resume(context& ctx, const id_options& o) {
-    auto tx = ctx.store().begin();
-    const auto s = ctx.subscription(o.id);
-    if (s.status != subscription_status::paused && s.status != subscription_status::unpaid)
-        throw failure(exit_code::data,
-                      fmt::format("subscription {} is {}: only a paused or unpaid subscription "
-                                  "can be resumed",
-                                  s.id, domain::to_string(s.status)));
-    const auto rule = scheduler::billing_rule_of(s);
-    if (!rule.rule)
-        throw failure(exit_code::data,
-                      fmt::format("subscription {} cannot be scheduled: {}", s.id, rule.error));
-    const auto now = ctx.now();
-    // The first period whose start is at or after now; never move backwards.
-    std::int64_t next = calendar::last_period_started_by(*rule.rule, from_unix(now)) + 1;
-    if (next > 0 && to_unix(calendar::period_start(*rule.rule, next - 1)) == now) --next;
-    next = std::max(next, s.next_period);
-    for (const auto& c : ctx.store().charges_of_subscription(s.id))
-        if (c.period_index == next && domain::is_final(c.state)) ++next;
-    const auto to = s.trial_end_at && *s.trial_end_at > now ? subscription_status::trialing
-                                                            : subscription_status::active;
-    change_status(ctx, s, to, "resumed by operator");
-    std::string detail;
-    std::optional<std::int64_t> due;
-    if (s.max_periods && next >= *s.max_periods) {
-        detail = "no periods left; billingd ends the subscription";
-    } else {
-        due = to_unix(calendar::period_start(*rule.rule, next));
-        detail = fmt::format("next period {} due {}", next, calendar::format_utc(from_unix(*due)));
-    }
-    if (next > s.next_period)
-        detail += next - 1 == s.next_period
-                      ? fmt::format("; period {} passed while {} and is not charged", s.next_period,
-                                    domain::to_string(s.status))
-                      : fmt::format("; periods {}-{} passed while {} and are not charged",
-                                    s.next_period, next - 1, domain::to_string(s.status));
-    ctx.store().set_schedule(s.id, next, due, now);
-    ctx.event(s.id, std::nullopt, "subscription.resumed", std::nullopt, std::nullopt, detail,
-              nlohmann::json{{"customer_uid", s.customer_uid},
-                             {"status", domain::to_string(to)},
-                             {"next_period", next},
-                             {"next_due_at", due ? nlohmann::json(*due) : nlohmann::json(nullptr)}}
-                  .dump());
-    tx.commit();
-    report(ctx, s.id,
-           fmt::format("resumed ({}): {}{}", domain::to_string(to), detail,
-                       due ? " (" + format_local(due, s.time_zone) + ")" : ""),
-           {});
+    const auto r = operations::resume(ctx.store(), ctx.caller(), o.id);
+    const auto& s = r.subscription;
+    report(ctx, r,
+           fmt::format("resumed ({}): {}{}", domain::to_string(s.status), r.detail,
+                       s.next_due_at ? " (" + format_local(s.next_due_at, s.time_zone) + ")" : ""));
 }
 
 void run_cancel(context& ctx, const id_options& o) {
-    auto tx = ctx.store().begin();
-    const auto s = ctx.subscription(o.id);
-    if (!domain::subscription_transition_allowed(s.status, subscription_status::canceled))
-        throw failure(exit_code::data, fmt::format("subscription {} is already {}", s.id,
-                                                   domain::to_string(s.status)));
-    if (o.at_period_end) {
-        if (s.cancel_at_period_end)
-            throw failure(
-                exit_code::data,
-                fmt::format("subscription {} is already set to cancel at period end", s.id));
-        ctx.store().set_cancel_at_period_end(s.id, true, ctx.now());
-        const auto when = format_local(s.next_due_at, s.time_zone);
-        ctx.event(s.id, std::nullopt, "subscription.cancel_at_period_end", std::nullopt,
-                  std::nullopt,
-                  fmt::format("cancels when period {} would start ({})", s.next_period, when),
-                  nlohmann::json{{"customer_uid", s.customer_uid},
-                                 {"cancel_at", s.next_due_at ? nlohmann::json(*s.next_due_at)
-                                                             : nlohmann::json(nullptr)},
-                                 {"first_uncharged_period", s.next_period}}
-                      .dump());
-        tx.commit();
-        return report(ctx, s.id,
+    const auto r = operations::cancel(ctx.store(), ctx.caller(), o.id, o.at_period_end);
+    const auto& s = r.subscription;
+    if (o.at_period_end)
+        return report(ctx, r,
                       fmt::format("cancels at the end of the current period: period {} ({}) is "
                                   "not charged",
-                                  s.next_period, when),
-                      {});
-    }
-    change_status(ctx, s, subscription_status::canceled, "canceled by operator");
-    ctx.store().set_schedule(s.id, s.next_period, std::nullopt, ctx.now());
-    const auto notes = cancel_open_charges(ctx, s, "subscription canceled");
-    tx.commit();
-    report(ctx, s.id, "canceled", notes);
+                                  s.next_period, format_local(s.next_due_at, s.time_zone)));
+    report(ctx, r, "canceled");
 }
 
 CLI::App* with_id(CLI::App* sub, std::shared_ptr<id_options> o) {
