@@ -14,11 +14,11 @@
 #include "daemon/api_tokens.hpp"
 #include "domain/merchant_uid.hpp"
 #include "operations/changes.hpp"
-#include "operations/refunds.hpp"
 #include "operations/customers.hpp"
 #include "operations/idempotency.hpp"
 #include "operations/json.hpp"
 #include "operations/queries.hpp"
+#include "operations/refunds.hpp"
 #include "operations/subscriptions.hpp"
 
 namespace billingd::daemon {

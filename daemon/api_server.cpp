@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -18,7 +19,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <array>
 #include <chrono>
 #include <deque>
 #include <optional>
@@ -87,8 +87,8 @@ struct api_server::state {
 
     void schedule_flush(const std::shared_ptr<state>& self);
     void flush(const std::shared_ptr<state>& self);
-    bool commit_group(const std::vector<pending_change*>& batch, std::size_t begin,
-                      std::size_t end, bool grouped);
+    bool commit_group(const std::vector<pending_change*>& batch, std::size_t begin, std::size_t end,
+                      bool grouped);
 };
 
 void api_server::state::schedule_flush(const std::shared_ptr<state>& self) {
@@ -115,8 +115,9 @@ bool api_server::state::commit_group(const std::vector<pending_change*>& batch, 
         } catch (const operations::error& e) {
             p->result = api_routes::problem(e);
         } catch (const storage::constraint_error& e) {
-            p->result = api_routes::problem(
-                409, "database-refused", std::string{"the database refused the change: "} + e.what());
+            p->result =
+                api_routes::problem(409, "database-refused",
+                                    std::string{"the database refused the change: "} + e.what());
         }
     };
     try {
@@ -265,7 +266,8 @@ asio::awaitable<void> serve_requests(Stream& stream, std::shared_ptr<api_server:
                                          asio::redirect_error(asio::use_awaitable, ec));
         // (Coroutine arguments are named first: GCC 12 mishandles temporaries in co_await.)
         if (ec == http::error::header_limit) {
-            auto res = refusal(431, "header-too-large", "the request's header is larger than 16 KiB");
+            auto res =
+                refusal(431, "header-too-large", "the request's header is larger than 16 KiB");
             co_await write_refusal(stream, limits.request_timeout, std::move(res));
             co_return;
         }

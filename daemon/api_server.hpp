@@ -10,9 +10,10 @@
 // Writes: changes are queued and committed together (operations::group_commit, one fsync for
 // up to max_batch changes), never across an await. While `charging` says a pass is running and
 // changes keep arriving, a group commit that took d waits d * (100 - write_share_percent) /
-// write_share_percent before the next, so the engine's own commits get the rest of the loop. A committed change that may
-// have created work (a new subscription, a resume, a refund) calls `wake_engine`: billingd's
-// own writes do not change PRAGMA data_version, which is how it notices other processes'.
+// write_share_percent before the next, so the engine's own commits get the rest of the loop. A
+// committed change that may have created work (a new subscription, a resume, a refund) calls
+// `wake_engine`: billingd's own writes do not change PRAGMA data_version, which is how it notices
+// other processes'.
 //
 // Errors: the constructor throws config_error when it cannot listen or load the TLS files.
 // Thread safety: the io_context's one thread.
