@@ -13,6 +13,7 @@
 #include "operations/charges.hpp"
 #include "operations/refunds.hpp"
 #include "operations/rekey.hpp"
+#include "operations/subscriptions.hpp"
 #include "output.hpp"
 #include "portone.hpp"
 #include "storage/change_store.hpp"
@@ -48,9 +49,7 @@ operations::caller caller_of(context& ctx) {
 
 std::int64_t amount_limit(context& ctx) {
     const auto* cfg = ctx.config();
-    if (cfg && cfg->engine.max_amount_per_charge > 0)
-        return std::min(cfg->engine.max_amount_per_charge, domain::max_amount);
-    return 100'000'000;
+    return operations::amount_limit(cfg ? cfg->engine.max_amount_per_charge : 0);
 }
 
 void print_prices(context& ctx, const storage::subscription_record& s) {
