@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -137,6 +138,11 @@ struct engine::impl {
     void pick_refunds(std::vector<job>& picked, std::size_t free_slots, const gate_state& g);
     boost::asio::awaitable<job_result> execute_refund(job j);
     void apply_refund(job_result& r);
+    void apply_refund_answer(job_result& r);
+    // Runs one refund row's work in a savepoint; a row the schema refuses is undone, taken
+    // out of the due set with a refund.invalid event, and never fails the group commit.
+    void isolated_refund(std::int64_t refund_id, const std::function<void()>& work);
+    std::set<std::int64_t> refunds_passed_over;  // refused rows that could not even be stopped
     void settle_refund(storage::refund_record& r, const storage::charge_record& c,
                        const gateway::payment& p, const gateway::cancellation* entry);
     void refund_again_later(storage::refund_record& r, const std::string& state, std::int64_t delay,

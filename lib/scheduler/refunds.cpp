@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "calendar/calendar.hpp"
+#include "domain/text.hpp"
 #include "scheduler/engine_impl.hpp"
 
 namespace billingd::scheduler {
@@ -84,23 +85,69 @@ void engine::impl::journal_refund_answer(const job& j, const gateway::exchange& 
     changes.append_refund_attempt(a);
 }
 
+// What billingd will not send, whatever the row says (a row written by hand with the schema's
+// checks bypassed): the reason, or nothing when the row is sendable.
+std::optional<std::string> unsendable(const storage::refund_record& r,
+                                      const storage::charge_record& c) {
+    if (r.amount <= 0 || r.checksum < r.amount || r.amount > c.amount)
+        return "amount " + std::to_string(r.amount) + " / checksum " + std::to_string(r.checksum) +
+               " do not fit the charge of " + std::to_string(c.amount);
+    if (auto bad = domain::check_text("reason", r.reason, 1, 200)) return *bad;
+    return std::nullopt;
+}
+
 int engine::impl::recover_refunds() {
     int recovered = 0;
     auto tx = store.begin();
     // `sending`: the cancel may have left. `unknown` without a next action: its lookup was on
     // the wire. Both are looked up before anything is sent again.
-    for (const char* state : {"sending", "unknown"}) {
-        for (auto& r : changes.refunds_in_state(state, 100'000)) {
-            if (r.next_action_at) continue;
-            r.state = "unknown";
-            r.next_action_at = now();
-            r.updated_at = now();
-            changes.update_refund(r);
-            ++recovered;
+    for (bool more = true; more;) {
+        more = false;
+        const auto limit = config.batch_size + static_cast<int>(refunds_passed_over.size());
+        for (auto& r : changes.refunds_on_the_wire(limit)) {
+            if (refunds_passed_over.count(r.id)) continue;
+            more = true;  // each row leaves the set: recovered or passed over
+            isolated_refund(r.id, [&] {
+                r.state = "unknown";
+                r.next_action_at = now();
+                r.updated_at = now();
+                changes.update_refund(r);
+                ++recovered;
+            });
         }
     }
     tx.commit();
     return recovered;
+}
+
+void engine::impl::isolated_refund(std::int64_t refund_id, const std::function<void()>& work) {
+    std::optional<std::string> refused;
+    {
+        storage::savepoint row(store.db());
+        try {
+            work();
+            row.release();
+            return;
+        } catch (const storage::constraint_error& e) {
+            refused = e.what();
+        }
+    }  // not released: undone
+    // A row the schema refuses (written by hand with the checks bypassed) is taken out of the
+    // due set and reported; it never fails the group commit that carries everyone's charges.
+    // It is left alone until a restart, also where even that could not be written.
+    refunds_passed_over.insert(refund_id);
+    try {
+        storage::savepoint row(store.db());
+        changes.stop_refund(refund_id, "the database refused this row: " + *refused, now());
+        record_event(
+            store, now(), std::nullopt, std::nullopt, "refund.invalid", std::nullopt, std::nullopt,
+            "refund " + std::to_string(refund_id) + ": the database refused this row: " + *refused,
+            "billingd");
+        row.release();
+    } catch (const storage::constraint_error&) {
+    }
+    storage::charge_record none;
+    decide(none, "refund_invalid", "refund " + std::to_string(refund_id) + ": " + *refused);
 }
 
 void engine::impl::pick_refunds(std::vector<job>& picked, std::size_t free_slots,
@@ -109,46 +156,52 @@ void engine::impl::pick_refunds(std::vector<job>& picked, std::size_t free_slots
     const auto t = now();
     const bool sends_closed = g.halted || (g.breaker_open && t < g.breaker_probe_at);
     const bool lookups_closed = g.halted && g.halt_blocks_lookups;
-    for (auto& r : changes.due_refunds(t, static_cast<int>(free_slots - picked.size()))) {
-        const auto c = store.find_charge(r.charge_id);
-        if (r.state != "requested" && r.state != "unknown") {
-            r.next_action_at.reset();  // final rows need nothing (a hand edit set it)
+    const auto want = static_cast<int>(free_slots - picked.size() + refunds_passed_over.size());
+    for (auto& r : changes.due_refunds(t, want)) {
+        if (picked.size() >= free_slots) break;
+        if (refunds_passed_over.count(r.id)) continue;
+        isolated_refund(r.id, [&] {
+            const auto c = store.find_charge(r.charge_id);
+            const auto refuse = [&](const std::string& why) {
+                r.state = "refused";
+                r.fail_reason = why;
+                r.next_action_at.reset();
+                r.updated_at = t;
+                changes.update_refund(r);
+            };
+            if (r.state != "requested" && r.state != "unknown") {
+                changes.stop_refund(r.id, std::nullopt, t);  // final rows need nothing
+                return;
+            }
+            if (!c || !c->imp_uid)
+                return refuse("the charge has no PortOne payment (imp_uid) to refund");
+            if (auto bad = unsendable(r, *c)) return refuse("not sent: " + *bad);
+            job j;
+            j.imp_uid = *c->imp_uid;
+            if (r.state == "requested") {
+                if (sends_closed) return;  // stays due; the gate's reopening wakes the loop
+                ++r.attempt_count;
+                r.state = "sending";
+                j.what = job::kind::refund;
+                j.request_attempt_id =
+                    journal_refund(r, j.imp_uid, "cancel",
+                                   "POST /payments/cancel imp_uid=" + j.imp_uid +
+                                       " amount=" + std::to_string(r.amount) +
+                                       " checksum=" + std::to_string(r.checksum));
+            } else {
+                if (lookups_closed) return;
+                ++r.lookup_count;
+                j.what = job::kind::refund_lookup;
+                j.request_attempt_id =
+                    journal_refund(r, j.imp_uid, "payment", "GET /payments/" + j.imp_uid);
+            }
+            r.next_action_at.reset();  // on the wire
             r.updated_at = t;
             changes.update_refund(r);
-            continue;
-        }
-        if (!c || !c->imp_uid) {
-            r.state = "refused";
-            r.fail_reason = "the charge has no PortOne payment (imp_uid) to refund";
-            r.next_action_at.reset();
-            r.updated_at = t;
-            changes.update_refund(r);
-            continue;
-        }
-        job j;
-        j.imp_uid = *c->imp_uid;
-        if (r.state == "requested") {
-            if (sends_closed) continue;  // stays due; the gate's reopening wakes the loop
-            ++r.attempt_count;
-            r.state = "sending";
-            j.what = job::kind::refund;
-            j.request_attempt_id = journal_refund(r, j.imp_uid, "cancel",
-                                                  "POST /payments/cancel imp_uid=" + j.imp_uid +
-                                                      " amount=" + std::to_string(r.amount) +
-                                                      " checksum=" + std::to_string(r.checksum));
-        } else {
-            if (lookups_closed) continue;
-            ++r.lookup_count;
-            j.what = job::kind::refund_lookup;
-            j.request_attempt_id =
-                journal_refund(r, j.imp_uid, "payment", "GET /payments/" + j.imp_uid);
-        }
-        r.next_action_at.reset();  // on the wire
-        r.updated_at = t;
-        changes.update_refund(r);
-        j.refund = r;
-        j.charge = *c;
-        picked.push_back(std::move(j));
+            j.refund = r;
+            j.charge = *c;
+            picked.push_back(std::move(j));
+        });
     }
 }
 
@@ -219,6 +272,10 @@ void engine::impl::settle_refund(storage::refund_record& r, const storage::charg
 }
 
 void engine::impl::apply_refund(job_result& result) {
+    isolated_refund(result.done.refund.id, [&] { apply_refund_answer(result); });
+}
+
+void engine::impl::apply_refund_answer(job_result& result) {
     const auto& j = result.done;
     const auto& x = result.cancel ? result.cancel->journal : result.payment->journal;
     journal_refund_answer(j, x);

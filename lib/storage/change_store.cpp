@@ -343,6 +343,24 @@ std::vector<refund_record> change_store::refunds_in_state(const std::string& sta
     return collect<refund_record>(st, read_refund);
 }
 
+std::vector<refund_record> change_store::refunds_on_the_wire(int limit) {
+    static constexpr const char* sql =
+        "SELECT " REFUND_COLUMNS
+        " FROM refunds WHERE next_action_at IS NULL AND "
+        "(state = 'sending' OR state = 'unknown') ORDER BY id LIMIT ?1";
+    auto& st = prepared(sql);
+    st.bind(1, limit);
+    return collect<refund_record>(st, read_refund);
+}
+
+void change_store::stop_refund(std::int64_t id, std::optional<std::string> reason,
+                               std::int64_t now) {
+    static constexpr const char* sql =
+        "UPDATE refunds SET next_action_at = NULL, fail_reason = coalesce(?2, fail_reason), "
+        "updated_at = ?3 WHERE id = ?1";
+    prepared(sql).bind(1, id).bind(2, reason).bind(3, now).run();
+}
+
 std::optional<std::int64_t> change_store::earliest_refund_action() {
     static constexpr const char* sql =
         "SELECT min(next_action_at) FROM refunds WHERE next_action_at IS NOT NULL";

@@ -109,6 +109,12 @@ class change_store {
     // Rows with next_action_at <= now, earliest first.
     std::vector<refund_record> due_refunds(std::int64_t now, int limit);
     std::vector<refund_record> refunds_in_state(const std::string& state, int limit);
+    // Rows a request or lookup may have left for (sending, or unknown with no next action):
+    // what a restart must look up. At most `limit`.
+    std::vector<refund_record> refunds_on_the_wire(int limit);
+    // Takes a row out of the due set (next_action_at NULL), with a reason when given, touching
+    // no column with a CHECK: works on a row written with the checks bypassed.
+    void stop_refund(std::int64_t id, std::optional<std::string> reason, std::int64_t now);
     std::optional<std::int64_t> earliest_refund_action();
     void update_refund(const refund_record& r);
     // Whether a refund row of this charge already records the cancellation (by PortOne's

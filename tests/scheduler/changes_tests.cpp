@@ -344,3 +344,46 @@ TEST_CASE("a partial refund made in the console is found by reading paid charges
     CHECK(count_rows(h.db_path(), "SELECT count(*) FROM refunds") == 1);
     CHECK(h.gw.payment_calls >= 4);
 }
+
+TEST_CASE("refund rows written by hand with the checks bypassed never stop billing") {
+    harness h;
+    const auto a = h.add("cust_a", "2024-01-01");
+    const auto b = h.add("cust_b", "2024-01-01");
+    h.run_at("2024-01-01T01:00:00Z");
+    const auto ca = charge_of(h, a, 0);
+    const auto cb = charge_of(h, b, 0);
+    const auto other = h.add("cust_c", "2024-01-02");
+    const auto of = [](const storage::charge_record& c) {
+        return std::to_string(c.id) + ", " + std::to_string(c.subscription_id);
+    };
+    // An amount of 0 (PortOne must never see it), a state the schema does not know, and a
+    // row left `sending` whose every update the schema refuses (attempt_count -1).
+    h.sql(
+        "PRAGMA ignore_check_constraints = ON; "
+        "INSERT INTO refunds (charge_id, subscription_id, source, state, amount, checksum, "
+        "reason, requested_by, requested_at, attempt_count, next_action_at, updated_at) VALUES "
+        "(" +
+        of(ca) +
+        ", 'billingd', 'requested', 0, 0, 'zero', 'x', 0, 0, 0, 0), "
+        "(" +
+        of(ca) +
+        ", 'billingd', 'bogus', 100, 9900, 'odd', 'x', 0, 0, 0, 0), "
+        "(" +
+        of(cb) +
+        ", 'billingd', 'sending', 100, 9900, 'odd', 'x', 0, -1, NULL, 0); "
+        "PRAGMA ignore_check_constraints = OFF;");
+    h.run_at("2024-01-02T01:00:00Z");
+    CHECK(h.state(other, 0) == charge_state::paid);  // everyone else is charged
+    CHECK(h.gw.cancel_applied == 0);
+    CHECK(calls_to(h.gw, "cancel:" + *ca.imp_uid) == 0);
+    CHECK(calls_to(h.gw, "cancel:" + *cb.imp_uid) == 0);
+    storage::change_store changes(h.store->db());
+    const auto zero = *changes.find_refund(1);
+    CHECK(zero.state == "refused");
+    CHECK(zero.fail_reason->find("not sent") != std::string::npos);
+    CHECK_FALSE(changes.find_refund(2)->next_action_at);
+    CHECK(count_rows(h.db_path(), "SELECT count(*) FROM events WHERE kind = 'refund.invalid'") ==
+          1);
+    h.run_at("2024-01-03T01:00:00Z");  // and again: nothing sent, nothing stuck
+    CHECK(calls_to(h.gw, "cancel:" + *cb.imp_uid) == 0);
+}
