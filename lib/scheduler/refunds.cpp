@@ -345,7 +345,9 @@ void engine::impl::apply_refund_answer(job_result& result) {
                 settle_refund(r, *c, p, entry);
                 return;
             }
-            if (p.amount - p.cancel_amount == r.checksum) {
+            // Amounts as PortOne reported them (a hostile answer may carry any integer).
+            const bool sane = p.amount >= 0 && p.cancel_amount >= 0 && p.cancel_amount <= p.amount;
+            if (sane && p.amount - p.cancel_amount == r.checksum) {
                 // Not applied: send it again, with the same checksum.
                 refund_again_later(r, "requested", 0, "not applied at PortOne; sent again");
                 return;
