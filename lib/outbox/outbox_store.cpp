@@ -4,6 +4,7 @@
 namespace billingd::outbox {
 namespace {
 
+using storage::collect;
 using storage::statement;
 
 constexpr std::string_view delivery_columns =
@@ -51,19 +52,6 @@ storage::event_record read_event(const statement& st) {
     e.actor = st.text(8);
     e.data = st.optional_text(9);
     return e;
-}
-
-template <typename Record, typename Reader>
-std::vector<Record> collect(statement& st, Reader read) {
-    std::vector<Record> rows;
-    try {
-        while (st.step()) rows.push_back(read(st));
-    } catch (...) {
-        st.reset();
-        throw;
-    }
-    st.reset();
-    return rows;
 }
 
 std::optional<std::int64_t> single(statement& st) {

@@ -22,14 +22,6 @@ statement& change_store::prepared(const char* sql) {
 namespace {
 
 template <typename Record, typename Reader>
-std::vector<Record> collect(statement& st, Reader read) {
-    std::vector<Record> rows;
-    while (st.step()) rows.push_back(read(st));
-    st.reset();
-    return rows;
-}
-
-template <typename Record, typename Reader>
 std::optional<Record> first(statement& st, Reader read) {
     std::optional<Record> row;
     if (st.step()) row = read(st);

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -165,5 +166,20 @@ class savepoint {
     connection& db_;
     bool open_ = true;
 };
+
+// Every row of `st`, each read by `read`. The statement is reset afterwards, also when a step
+// or a read throws, so that it can be bound again.
+template <typename Record, typename Reader>
+std::vector<Record> collect(statement& st, Reader read) {
+    std::vector<Record> rows;
+    try {
+        while (st.step()) rows.push_back(read(st));
+    } catch (...) {
+        st.reset();
+        throw;
+    }
+    st.reset();
+    return rows;
+}
 
 }  // namespace billingd::storage

@@ -154,14 +154,6 @@ event_record read_event(const statement& st) {
     return e;
 }
 
-template <typename Record, typename Reader>
-std::vector<Record> collect(statement& st, Reader read) {
-    std::vector<Record> rows;
-    while (st.step()) rows.push_back(read(st));
-    st.reset();
-    return rows;
-}
-
 }  // namespace
 
 struct store::statements {
