@@ -596,7 +596,6 @@ api_plan api_routes::impl::update_subscription(const api_request& r, const opera
     change.amount_limit = operations::amount_limit(cfg.engine.max_amount_per_charge);
     api_change c;
     c.wakes_engine = true;  // a new card or charge time may make a period due sooner
-    c.alone = true;         // update_subscription opens its own transaction
     c.run = [this, who, id, change]() {
         const auto u = operations::update_subscription(store, who, id, change);
         return answer(
@@ -613,7 +612,6 @@ api_plan api_routes::impl::record_consent(const api_request& r, const operations
     const auto period = b.integer("period");
     api_change c;
     c.wakes_engine = true;  // the held period may be charged now
-    c.alone = true;         // record_consent opens its own transaction
     c.run = [this, who, id, period]() {
         const auto event_id = operations::record_consent(store, who, id, period);
         return answer(200,
@@ -635,21 +633,17 @@ api_plan api_routes::impl::refund(const api_request& r, const operations::caller
     request.reason = b.required_text("reason");
     api_change c;
     c.wakes_engine = true;  // billingd sends the refund
-    // request_refund opens its own transaction: the key is remembered in the next one. (A
-    // crash between the two loses the key; a retry then finds the refund open, or, once it
-    // is settled, is refused unless the charge has enough left.)
-    c.alone = true;
     c.run = [this, who, charge_id, request, key, fingerprint]() -> api_response {
         if (key)
             if (auto earlier = replay(*key, fingerprint)) return *earlier;
+        // The refund and its key commit together: a retry after any crash is replayed.
+        operations::change_scope scope(store);
         const auto refund = operations::request_refund(store, who, charge_id, request);
         auto accepted = answer(202, {{"refund", operations::to_json(refund)}});
-        if (key) {
-            operations::change_scope scope(store);
+        if (key)
             keys.remember(*key, {fingerprint, accepted.status, accepted.body}, who.actor,
                           refund.subscription_id, who.now);
-            scope.commit();
-        }
+        scope.commit();
         return accepted;
     };
     return c;

@@ -58,9 +58,6 @@ struct api_response {
 struct api_change {
     std::function<api_response()> run;
     bool wakes_engine = false;  // it may have created work (a subscription, a refund, a resume)
-    // Run outside a group commit: its operation opens its own BEGIN IMMEDIATE transaction
-    // (store::begin) instead of an operations::change_scope, and cannot nest in a group.
-    bool alone = false;
 };
 
 // GET /v1/customers/{customer_uid}: PortOne is asked (get_customer) on the event loop.

@@ -87,8 +87,7 @@ struct api_server::state {
 
     void schedule_flush(const std::shared_ptr<state>& self);
     void flush(const std::shared_ptr<state>& self);
-    bool commit_group(const std::vector<pending_change*>& batch, std::size_t begin, std::size_t end,
-                      bool grouped);
+    bool commit_group(const std::vector<pending_change*>& batch);
 };
 
 void api_server::state::schedule_flush(const std::shared_ptr<state>& self) {
@@ -103,10 +102,9 @@ void api_server::state::schedule_flush(const std::shared_ptr<state>& self) {
     flush_timer.async_wait([self](const boost::system::error_code&) { self->flush(self); });
 }
 
-// Runs batch[begin, end) in one group commit (or the one change alone, in the transaction
-// its operation opens); returns whether a committed change asks to wake the engine.
-bool api_server::state::commit_group(const std::vector<pending_change*>& batch, std::size_t begin,
-                                     std::size_t end, bool grouped) {
+// Runs the batch in one group commit; returns whether a committed change asks to wake the
+// engine.
+bool api_server::state::commit_group(const std::vector<pending_change*>& batch) {
     bool wake_engine = false;
     const auto run = [&](pending_change* p) {
         try {
@@ -121,22 +119,18 @@ bool api_server::state::commit_group(const std::vector<pending_change*>& batch, 
         }
     };
     try {
-        if (!grouped) {
-            run(batch[begin]);
-            return wake_engine;
-        }
         operations::group_commit group(store);
-        for (auto i = begin; i < end; ++i) run(batch[i]);
+        for (auto* p : batch) run(p);
         if (++flushes % prune_every == 0) routes.forget_old_keys();
         group.commit();
         return wake_engine;
     } catch (const std::exception& e) {
         // Nothing of the group was kept: every request in it is told so.
-        spdlog::error("api group commit failed changes={} error={}", end - begin, e.what());
-        for (auto i = begin; i < end; ++i)
-            batch[i]->result = api_routes::problem(503, "database-unavailable",
-                                                   "billingd could not write the change; nothing "
-                                                   "was changed, try again");
+        spdlog::error("api group commit failed changes={} error={}", batch.size(), e.what());
+        for (auto* p : batch)
+            p->result = api_routes::problem(503, "database-unavailable",
+                                            "billingd could not write the change; nothing "
+                                            "was changed, try again");
         return false;
     }
 }
@@ -150,18 +144,7 @@ void api_server::state::flush(const std::shared_ptr<state>& self) {
     }
     if (batch.empty()) return;
     const auto started = steady::now();
-    bool wake_engine = false;
-    // Runs the group's changes that are grouped (in group commits) and the others alone, in
-    // queue order.
-    std::size_t next = 0;
-    while (next < batch.size()) {
-        const bool grouped = !batch[next]->change.alone;
-        std::size_t end = next + 1;
-        if (grouped)
-            while (end < batch.size() && !batch[end]->change.alone) ++end;
-        if (commit_group(batch, next, end, grouped)) wake_engine = true;
-        next = end;
-    }
+    const bool wake_engine = commit_group(batch);
     const auto took = steady::now() - started;
     changes += batch.size();
     longest = std::max(longest, took);

@@ -82,7 +82,7 @@ update_result update_subscription(storage::store& store, const caller& who,
                                   std::int64_t subscription_id, const subscription_update& change) {
     check_values(change);
     storage::change_store changes(store.db());
-    auto tx = store.begin();
+    change_scope tx(store);
     auto s = changeable(store, subscription_id);
     const std::int64_t next = s.next_period;
     const std::int64_t from = change.from_period.value_or(next);
@@ -200,7 +200,7 @@ std::vector<storage::price_entry> price_schedule(storage::store& store,
 std::int64_t record_consent(storage::store& store, const caller& who, std::int64_t subscription_id,
                             std::optional<std::int64_t> period) {
     storage::change_store changes(store.db());
-    auto tx = store.begin();
+    change_scope tx(store);
     auto s = changeable(store, subscription_id);
     std::int64_t p = 0;
     if (period) {

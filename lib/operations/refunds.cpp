@@ -18,7 +18,7 @@ storage::refund_record request_refund(storage::store& store, const caller& who,
         throw error(error_kind::invalid, "invalid-amount",
                     fmt::format("amount: {} is not a positive number of KRW", *request.amount));
     storage::change_store changes(store.db());
-    auto tx = store.begin();
+    change_scope tx(store);
     const auto c = store.find_charge(charge_id);
     if (!c)
         throw error(error_kind::not_found, "charge-not-found",

@@ -84,7 +84,7 @@ storage::charge_record rekey_charge(storage::store& store, const caller& who,
                                     const std::string& new_customer_uid,
                                     const rekey_evidence& evidence, std::int64_t trust_floor) {
     storage::change_store changes(store.db());
-    auto tx = store.begin();
+    change_scope tx(store);
     auto c = check(store, evidence.charge.id, new_customer_uid, who.now, trust_floor);
     const auto& seen = evidence.charge;
     if (c.state != seen.state || c.attempt_count != seen.attempt_count ||
