@@ -13,30 +13,19 @@
 #include <thread>
 #include <vector>
 
+#include "client_support.hpp"
 #include "gateway/http_client.hpp"
 #include "sim_support.hpp"
 
 namespace asio = boost::asio;
 namespace gw = billingd::gateway;
+using client_support::check_no_secrets;
+using client_support::run;
 using gw::outcome;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> task) {
-    auto result = asio::co_spawn(io, std::move(task), asio::use_future);
-    io.restart();
-    io.run();
-    return result.get();
-}
-
-void check_no_secrets(const gw::exchange& x) {
-    for (const std::string* field : {&x.kind, &x.request_summary, &x.message, &x.raw, &x.imp_uid})
-        for (const char* secret : {"sim_key", "sim_secret", "access_token"})
-            CHECK(field->find(secret) == std::string::npos);
-}
 
 struct refund_session {
     explicit refund_session(std::vector<std::string> extra = {},

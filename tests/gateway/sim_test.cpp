@@ -12,12 +12,15 @@
 #include <thread>
 #include <vector>
 
+#include "client_support.hpp"
 #include "gateway/http_client.hpp"
 #include "gateway/wire.hpp"
 #include "sim_support.hpp"
 
 namespace asio = boost::asio;
 namespace gw = billingd::gateway;
+using client_support::check_no_secrets;
+using client_support::run;
 using gw::outcome;
 using nlohmann::json;
 using sim_support::sim_process;
@@ -56,23 +59,6 @@ gw::charge_request make_request(std::string customer_uid, std::string merchant_u
     r.name = "Monthly plan";
     r.buyer_email = "buyer@example.com";
     return r;
-}
-
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> task) {
-    auto result = asio::co_spawn(io, std::move(task), asio::use_future);
-    io.restart();
-    io.run();
-    return result.get();
-}
-
-// The key and the secret must appear in no field of any exchange.
-void check_no_secrets(const gw::exchange& x) {
-    for (const std::string* field : {&x.kind, &x.request_summary, &x.message, &x.raw, &x.imp_uid}) {
-        CHECK(field->find(imp_key) == std::string::npos);
-        CHECK(field->find(imp_secret) == std::string::npos);
-        CHECK(field->find("access_token") == std::string::npos);
-    }
 }
 
 // One simulator, one client, and shortcuts for the three calls.
