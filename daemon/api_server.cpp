@@ -24,6 +24,7 @@
 #include <optional>
 
 #include "daemon/api_routes.hpp"
+#include "daemon/listen_address.hpp"
 #include "operations/operation.hpp"
 
 namespace billingd::daemon {
@@ -423,16 +424,12 @@ api_server::api_server(asio::io_context& io, storage::store& store, gateway::cli
     }
     if (!a.unix_path.empty()) {
         endpoint_ = "unix:" + a.unix_path;
-        // A socket left by a previous run is replaced; any other file is not touched.
-        struct stat info {};
-        if (::lstat(a.unix_path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode))
-            ::unlink(a.unix_path.c_str());
+        remove_stale_socket(a.unix_path);
         listen<asio::local::stream_protocol>(
             io, asio::local::stream_protocol::endpoint(a.unix_path), state_, endpoint_);
     } else {
         const auto address = asio::ip::make_address(a.address);
-        endpoint_ = address.is_v6() ? fmt::format("[{}]:{}", a.address, a.port)
-                                    : fmt::format("{}:{}", a.address, a.port);
+        endpoint_ = endpoint_text(a.address, a.port);
         listen<asio::ip::tcp>(io, asio::ip::tcp::endpoint(address, a.port), state_, endpoint_);
         if (state_->tls) endpoint_ += " (TLS)";
     }

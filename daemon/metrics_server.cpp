@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "daemon/listen_address.hpp"
 #include "metrics/exposition.hpp"
 
 namespace billingd::daemon {
@@ -131,16 +132,12 @@ metrics_server::metrics_server(asio::io_context& io, const metrics_config& where
     state_->bounds = l;
     if (!where.unix_path.empty()) {
         endpoint_ = "unix:" + where.unix_path;
-        // A socket left by a previous run is replaced; any other file is not touched.
-        struct stat info {};
-        if (::lstat(where.unix_path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode))
-            ::unlink(where.unix_path.c_str());
+        remove_stale_socket(where.unix_path);
         listen<asio::local::stream_protocol>(
             io, asio::local::stream_protocol::endpoint(where.unix_path), state_, endpoint_);
     } else {
         const auto address = asio::ip::make_address(where.address);
-        endpoint_ = address.is_v6() ? fmt::format("[{}]:{}", where.address, where.port)
-                                    : fmt::format("{}:{}", where.address, where.port);
+        endpoint_ = endpoint_text(where.address, where.port);
         listen<asio::ip::tcp>(io, asio::ip::tcp::endpoint(address, where.port), state_, endpoint_);
     }
 }
