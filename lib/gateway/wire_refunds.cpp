@@ -24,6 +24,32 @@ bool transport_failed(const http_answer& answer) {
     return !answer.transport_error.empty() || answer.http_status == 0;
 }
 
+// No complete answer: classifies `x` and returns true. Otherwise returns false.
+bool classified_transport(const http_answer& answer, exchange& x) {
+    if (!transport_failed(answer)) return false;
+    x.result = transport_class(answer);
+    x.message = transport_message(answer);
+    return true;
+}
+
+// The body of a complete answer and PortOne's envelope in it, if it has one; the envelope's
+// code and message go into the journal record, and the class starts as unknown.
+struct enveloped {
+    std::optional<json> body;
+    std::optional<envelope> env;
+};
+enveloped read_envelope(const http_answer& answer, exchange& x, bool payment_body) {
+    enveloped e;
+    e.body = payment_body ? parse_payment_envelope(answer.body) : parse_json(answer.body);
+    if (e.body) e.env = envelope_from(*e.body);
+    if (e.env) {
+        x.code = e.env->code;
+        x.message = e.env->message;
+    }
+    x.result = outcome::unknown;
+    return e;
+}
+
 // Whether the payment after a cancel shows it: at most `checksum - amount` is left to cancel.
 // A payment whose numbers are out of range shows nothing.
 bool shows_cancel(const cancel_request& request, const payment& p) {
@@ -55,23 +81,10 @@ cancel_result classify_cancel(const cancel_request& request, const http_answer& 
     exchange& x = r.journal;
     x.imp_uid = request.imp_uid;
 
-    if (transport_failed(answer)) {
-        // Written without a complete answer: the PG may be refunding right now.
-        x.result = transport_class(answer);
-        x.message = transport_message(answer);
-        return r;
-    }
-
+    // Written without a complete answer: the PG may be refunding right now (unknown).
+    if (classified_transport(answer, x)) return r;
     const int status = answer.http_status;
-    auto j = parse_payment_envelope(answer.body);
-    std::optional<envelope> env;
-    if (j) env = envelope_from(*j);
-    if (env) {
-        x.code = env->code;
-        x.message = env->message;
-    }
-
-    x.result = outcome::unknown;
+    auto [j, env] = read_envelope(answer, x, true);
     if (status == 401 || (status >= 300 && status < 400) || (status == 404 && !env)) {
         // After the token layer's one retry; or no cancel endpoint there (base_url points at a
         // path, a proxy, a redirect). Neither processed the cancel.
@@ -139,22 +152,9 @@ payment_result classify_payment(const std::string& imp_uid, std::string summary,
     r.journal = base_exchange("payment", std::move(summary), answer);
     exchange& x = r.journal;
     x.imp_uid = imp_uid;
-    if (transport_failed(answer)) {
-        x.result = transport_class(answer);
-        x.message = transport_message(answer);
-        return r;
-    }
-
+    if (classified_transport(answer, x)) return r;
     const int status = answer.http_status;
-    auto j = parse_payment_envelope(answer.body);
-    std::optional<envelope> env;
-    if (j) env = envelope_from(*j);
-    if (env) {
-        x.code = env->code;
-        x.message = env->message;
-    }
-
-    x.result = outcome::unknown;
+    auto [j, env] = read_envelope(answer, x, true);
     if (status == 401) {
         x.result = outcome::config_error;
         x.message = http_message(status, env);
@@ -200,22 +200,9 @@ payment_page_result classify_cancelled_page(std::int64_t page, std::string summa
     payment_page_result r;
     r.journal = base_exchange("cancelled_list", std::move(summary), answer);
     exchange& x = r.journal;
-    if (transport_failed(answer)) {
-        x.result = transport_class(answer);
-        x.message = transport_message(answer);
-        return r;
-    }
-
+    if (classified_transport(answer, x)) return r;
     const int status = answer.http_status;
-    auto j = parse_json(answer.body);
-    std::optional<envelope> env;
-    if (j) env = envelope_from(*j);
-    if (env) {
-        x.code = env->code;
-        x.message = env->message;
-    }
-
-    x.result = outcome::unknown;
+    auto [j, env] = read_envelope(answer, x, false);
     if (status == 401 || (status == 400 && env)) {
         x.result = outcome::config_error;
         x.message = http_message(status, env);
